@@ -1,0 +1,30 @@
+"""The HTTP API: one NinjaAPI under /api/v1/, to which each room adds its router."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from ninja import NinjaAPI
+from ninja.throttling import AnonRateThrottle, AuthRateThrottle
+
+from machi.core import problems
+from machi.core.api import router as core_router
+from machi.core.auth import BearerTokenAuth, StaffSessionAuth
+
+api = NinjaAPI(
+    title="Machi API",
+    version="1",
+    description=(
+        "Machi (まち), the digital city hall. Authenticate with `Authorization: Bearer <token>` "
+        "(`machi token create USERNAME`) or a signed-in staff session (with the CSRF token). "
+        "Errors are `application/problem+json` (RFC 9457); validation errors list each field."
+    ),
+    auth=[BearerTokenAuth(), StaffSessionAuth()],
+    throttle=[
+        AnonRateThrottle(f"{settings.API_RATE_LIMIT // 10}/m"),
+        AuthRateThrottle(f"{settings.API_RATE_LIMIT}/m"),
+    ],
+    urls_namespace="api",
+    docs_url="/docs",
+)
+problems.install(api)
+api.add_router("/", core_router)

@@ -1,0 +1,237 @@
+"""Machi settings: read from environment variables only.
+
+The defaults are safe for production (DEBUG off, secure cookies, HSTS). ``machi demo`` sets
+``MACHI_DEMO=1`` for the processes it starts, which turns DEBUG on and relaxes the HTTPS-only
+settings so the demo works on http://127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from machi.config.paths import PACKAGE_DIR, data_dir
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {value!r}")
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _secret_key(folder: Path) -> str:
+    """MACHI_SECRET_KEY, or a random key kept in the data folder (created once, mode 0600).
+
+    Keeping it in the data folder lets a second terminal administer a running installation
+    without sharing environment variables, and never ships a known key.
+    """
+    configured = os.environ.get("MACHI_SECRET_KEY")
+    if configured:
+        if len(configured) < 32:
+            raise ImproperlyConfigured("MACHI_SECRET_KEY must be at least 32 characters long")
+        return configured
+    key_file = folder / "secret_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return key_file.read_text().strip()
+
+
+DATA_DIR = data_dir()
+DEMO = env_bool("MACHI_DEMO")
+DEBUG = env_bool("MACHI_DEBUG", default=DEMO)
+SECRET_KEY = _secret_key(DATA_DIR)
+ALLOWED_HOSTS = env_list("MACHI_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("MACHI_CSRF_TRUSTED_ORIGINS", "")
+# Behind a TLS-terminating reverse proxy that sets X-Forwarded-Proto.
+if env_bool("MACHI_BEHIND_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+INSTALLED_APPS = [
+    "machi.core.admin_config.MachiAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "huey.contrib.djhuey",
+    "ninja",
+    "machi.core",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "machi.core.middleware.RequestContextMiddleware",
+    "machi.core.middleware.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "machi.config.urls"
+WSGI_APPLICATION = "machi.config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "machi.core.context_processors.machi",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+SQLITE_PATH = DATA_DIR / "machi.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}",
+        conn_max_age=int(os.environ.get("MACHI_DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server and the worker read while one of them writes; IMMEDIATE
+    # transactions avoid "database is locked" upgrades from read to write locks.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": (
+            "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
+            "PRAGMA busy_timeout=5000;PRAGMA foreign_keys=ON;"
+        ),
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "core.User"
+
+# --- Cache (rate limits, sessions' neighbours) -------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "machi",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
+
+# --- Background work (Huey) -------------------------------------------------------------------
+HUEY: dict[str, object]
+if REDIS_URL:
+    HUEY = {"huey_class": "huey.RedisHuey", "name": "machi", "url": REDIS_URL, "immediate": False}
+else:
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": "machi",
+        "filename": str(DATA_DIR / "huey.sqlite3"),
+        "immediate": False,
+    }
+HUEY["consumer"] = {"workers": int(os.environ.get("MACHI_WORKERS", "2")), "worker_type": "thread"}
+
+# --- Authentication and sessions --------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "core:login"
+LOGIN_REDIRECT_URL = "core:console"
+SESSION_COOKIE_AGE = 8 * 60 * 60  # one shift
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
+SECURE_HTTPS = env_bool("MACHI_HTTPS", default=not DEMO and not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_HTTPS
+CSRF_COOKIE_SECURE = SECURE_HTTPS
+LANGUAGE_COOKIE_SECURE = SECURE_HTTPS
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+SECURE_SSL_REDIRECT = SECURE_HTTPS and env_bool("MACHI_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = 31_536_000 if SECURE_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# How many failed sign-ins one address or one account may make in LOGIN_RATE_WINDOW seconds.
+LOGIN_RATE_LIMIT = int(os.environ.get("MACHI_LOGIN_RATE_LIMIT", "10"))
+LOGIN_RATE_WINDOW = 15 * 60
+# API requests per minute and token (or address, without a token).
+API_RATE_LIMIT = int(os.environ.get("MACHI_API_RATE_LIMIT", "600"))
+
+# --- Internationalisation ---------------------------------------------------------------------
+LANGUAGE_CODE = "ja"
+LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+TIME_ZONE = "Asia/Tokyo"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files -----------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Machi ------------------------------------------------------------------------------------
+# Map tiles: 国土地理院 standard tiles unless the city runs its own tile server.
+MACHI_TILE_URL = os.environ.get(
+    "MACHI_TILE_URL", "https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png"
+)
+MACHI_TILE_ATTRIBUTION = os.environ.get(
+    "MACHI_TILE_ATTRIBUTION",
+    '<a href="https://maps.gsi.go.jp/development/ichiran.html">国土地理院</a>',
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("MACHI_LOG_LEVEL", "INFO")},
+    "loggers": {"huey": {"level": "WARNING"}},
+}

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
+
+from machi.config.api import api
+from machi.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+    path("", include("machi.core.urls")),
+]
+
+handler404 = "machi.core.views.page_not_found"
+handler403 = "machi.core.views.permission_denied"
+handler500 = "machi.core.views.server_error"

@@ -1,0 +1,152 @@
+"""May this user do this to that record?  The one place that answers.
+
+Each room registers, for each kind of record it owns, which roles may do which actions, and
+(for records that belong to a facility) the ORM path from the record to its facility. Roles in
+``SCOPED_ROLES`` then reach only the facilities listed on their assignment. Anything not
+registered is denied: a new room grants nothing until it says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.core.exceptions import PermissionDenied
+from django.db import models
+
+from machi.core.roles import SCOPED_ROLES, Action, Role
+
+M = TypeVar("M", bound=models.Model)
+ALL_ACTIONS = frozenset({Action.READ, Action.CREATE, Action.UPDATE, Action.DELETE, Action.EXPORT})
+
+
+@dataclass(frozen=True)
+class Policy:
+    grants: Mapping[Role, frozenset[Action]]
+    # ORM path from the record to its facility id ("id" for a Facility itself,
+    # "facility_id", "opening__shelter__facility_id"…); None: not facility-bound.
+    facility_path: str | None = None
+
+
+_POLICIES: dict[str, Policy] = {}
+
+
+def resource_of(target: models.Model | type[models.Model] | str) -> str:
+    if isinstance(target, str):
+        return target
+    return target._meta.label_lower
+
+
+def register(
+    resource: type[models.Model] | str,
+    grants: Mapping[Role, Iterable[Action | str]],
+    *,
+    facility_path: str | None = None,
+) -> None:
+    """Declare who may do what to one kind of record (called from an AppConfig.ready)."""
+    normalised = {
+        Role(role): frozenset(Action(action) for action in actions)
+        for role, actions in grants.items()
+    }
+    _POLICIES[resource_of(resource)] = Policy(normalised, facility_path)
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What one user holds: roles, and the facility ids of each scoped role."""
+
+    roles: frozenset[Role]
+    facility_ids: Mapping[Role, frozenset[int]]
+
+    @classmethod
+    def of(cls, user: Any) -> Grants:
+        cached = getattr(user, "_machi_grants", None)
+        if cached is not None:
+            return cached
+        roles: set[Role] = set()
+        facilities: dict[Role, frozenset[int]] = {}
+        if user is not None and user.is_authenticated and user.is_active:
+            assignments = user.role_assignments.prefetch_related("facilities")
+            for assignment in assignments:
+                role = Role(assignment.role)
+                roles.add(role)
+                if role in SCOPED_ROLES:
+                    facilities[role] = frozenset(f.id for f in assignment.facilities.all())
+            if user.is_superuser:
+                roles.add(Role.SYSADMIN)
+        grants = cls(frozenset(roles), facilities)
+        if user is not None:
+            user._machi_grants = grants
+        return grants
+
+
+def _facility_id(record: models.Model, path: str) -> int | None:
+    value: Any = record
+    parts = path.split("__")
+    for index, part in enumerate(parts):
+        if value is None:
+            return None
+        if index == len(parts) - 1:
+            return getattr(value, part)
+        value = getattr(value, part)
+    return None
+
+
+def may(user: Any, action: Action | str, target: models.Model | type[models.Model] | str) -> bool:
+    """True when ``user`` may do ``action`` to ``target``.
+
+    ``target`` is a record, or a model class (or "app.model") for "some record of this kind":
+    listing and creating. Scoped roles pass the class check if they reach any facility; the
+    list must then be narrowed with :func:`scope`.
+    """
+    policy = _POLICIES.get(resource_of(target))
+    if policy is None:
+        return False
+    grants = Grants.of(user)
+    action = Action(action)
+    for role in grants.roles:
+        if action not in policy.grants.get(role, frozenset()):
+            continue
+        if role not in SCOPED_ROLES or policy.facility_path is None:
+            return True
+        reach = grants.facility_ids.get(role, frozenset())
+        if isinstance(target, models.Model):
+            if _facility_id(target, policy.facility_path) in reach:
+                return True
+        elif reach:
+            return True
+    return False
+
+
+def require(user: Any, action: Action | str, target: models.Model | type[models.Model] | str) -> None:
+    if not may(user, action, target):
+        raise PermissionDenied(f"{action} on {resource_of(target)} is not allowed")
+
+
+def scope(user: Any, action: Action | str, queryset: models.QuerySet[M]) -> models.QuerySet[M]:
+    """The part of ``queryset`` the user may ``action``: all, none, or their facilities'."""
+    policy = _POLICIES.get(resource_of(queryset.model))
+    if policy is None:
+        return queryset.none()
+    grants = Grants.of(user)
+    action = Action(action)
+    reach: set[int] = set()
+    for role in grants.roles:
+        if action not in policy.grants.get(role, frozenset()):
+            continue
+        if role not in SCOPED_ROLES or policy.facility_path is None:
+            return queryset
+        reach |= grants.facility_ids.get(role, frozenset())
+    if not reach or policy.facility_path is None:
+        return queryset.none()
+    return queryset.filter(**{f"{policy.facility_path}__in": reach})
+
+
+def is_staff_member(user: Any) -> bool:
+    """Holds at least one role: may use the staff console."""
+    return bool(Grants.of(user).roles)
+
+
+def registered() -> dict[str, Policy]:
+    return dict(_POLICIES)

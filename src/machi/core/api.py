@@ -1,0 +1,205 @@
+"""API of the core room: who am I, the municipality, areas, facilities, audit log, codes.
+
+No `from __future__ import annotations` here: django-ninja reads the annotations at import.
+"""
+
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from machi.core import access, lgcode, selectors, services
+from machi.core.models import AuditEvent, Facility, FacilityKind
+from machi.core.roles import Action, Role
+
+router = Router(tags=["core"])
+
+
+class MeOut(Schema):
+    username: str
+    display_name: str
+    roles: list[Role]
+    facility_ids: list[int]
+
+
+class MunicipalityOut(Schema):
+    lgcode: str
+    name: str
+    name_kana: str
+    prefecture: str
+    latitude: Decimal | None
+    longitude: Decimal | None
+
+
+class AreaOut(Schema):
+    id: int
+    name: str
+    name_kana: str
+    machiaza_id: str
+
+
+class FacilityOut(Schema):
+    id: int
+    code: str
+    name: str
+    name_kana: str
+    name_en: str
+    address: str
+    area_id: int | None
+    latitude: Decimal | None
+    longitude: Decimal | None
+    kinds: list[FacilityKind]
+
+
+class FacilityPatch(Schema):
+    name_kana: Annotated[str, Field(max_length=256)] | None = None
+    name_en: Annotated[str, Field(max_length=256)] | None = None
+    address: Annotated[str, Field(max_length=256)] | None = None
+    latitude: Annotated[Decimal, Field(ge=-90, le=90, decimal_places=6)] | None = None
+    longitude: Annotated[Decimal, Field(ge=-180, le=180, decimal_places=6)] | None = None
+
+
+class FacilityFilter(Schema):
+    q: str = ""
+    kind: FacilityKind | None = None
+
+
+class AuditEventOut(Schema):
+    id: int
+    at: dt.datetime
+    actor_username: str
+    action: str
+    object_type: str
+    object_id: str
+    object_repr: str
+    ip_address: str | None
+    channel: str
+
+
+class AuditQuery(Schema):
+    actor: str = ""
+    action: Action | None = None
+    object_type: str = ""
+    object_id: str = ""
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+class LgCodeOut(Schema):
+    input: str
+    code: str | None
+    valid: bool
+    name: str | None
+    error: str | None
+
+
+class ProblemOut(Schema):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+@router.get("/me", response=MeOut, summary="The signed-in staff member and their roles")
+def me(request: HttpRequest) -> MeOut:
+    grants = access.Grants.of(request.user)
+    ids = sorted(set().union(*grants.facility_ids.values())) if grants.facility_ids else []
+    return MeOut(
+        username=request.user.get_username(),
+        display_name=getattr(request.user, "display_name", ""),
+        roles=sorted(grants.roles),
+        facility_ids=ids,
+    )
+
+
+@router.get(
+    "/municipality",
+    response={200: MunicipalityOut, 404: ProblemOut},
+    auth=None,
+    summary="The municipality this installation serves",
+)
+def municipality(request: HttpRequest) -> MunicipalityOut:
+    found = selectors.municipality_current()
+    if found is None:
+        raise HttpError(404, "This installation has no municipality yet: run `machi init`.")
+    return MunicipalityOut.model_validate(found, from_attributes=True)
+
+
+@router.get("/areas", response=list[AreaOut], summary="Areas (町丁目)")
+@paginate(LimitOffsetPagination)
+def areas(request: HttpRequest):  # type: ignore[no-untyped-def]
+    access.require(request.user, Action.READ, "core.area")
+    return selectors.areas_for(request.user)
+
+
+@router.get("/facilities", response=list[FacilityOut], summary="Facilities")
+@paginate(LimitOffsetPagination)
+def facilities(request: HttpRequest, filters: Query[FacilityFilter]):  # type: ignore[no-untyped-def]
+    access.require(request.user, Action.READ, Facility)
+    queryset = selectors.facilities_for(request.user, query=filters.q)
+    if filters.kind is not None:
+        queryset = queryset.filter(**{f"is_{filters.kind.value}": True})
+    return queryset
+
+
+@router.get(
+    "/facilities/{facility_id}",
+    response={200: FacilityOut, 403: ProblemOut, 404: ProblemOut},
+    summary="One facility",
+)
+def facility(request: HttpRequest, facility_id: int) -> Facility:
+    found = get_object_or_404(Facility, pk=facility_id)
+    access.require(request.user, Action.READ, found)
+    return found
+
+
+@router.patch(
+    "/facilities/{facility_id}",
+    response={200: FacilityOut, 403: ProblemOut, 404: ProblemOut, 422: ProblemOut},
+    summary="Change a facility's descriptive fields",
+)
+def facility_patch(request: HttpRequest, facility_id: int, payload: FacilityPatch) -> Facility:
+    found = get_object_or_404(Facility, pk=facility_id)
+    access.require(request.user, Action.UPDATE, found)
+    return services.facility_update(facility=found, **payload.dict(exclude_unset=True))
+
+
+@router.get("/audit-events", response=list[AuditEventOut], summary="Search the audit log")
+@paginate(LimitOffsetPagination)
+def audit_events(request: HttpRequest, filters: Query[AuditQuery]):  # type: ignore[no-untyped-def]
+    access.require(request.user, Action.READ, AuditEvent)
+    services.audit_record(
+        action=Action.READ,
+        object_type="core.auditevent",
+        detail={"filters": filters.dict(exclude_defaults=True, mode="json")},
+    )
+    values = filters.dict()
+    values["action"] = values["action"] or ""
+    return selectors.audit_search(request.user, selectors.AuditFilter(**values))
+
+
+@router.get(
+    "/lgcodes/{code}",
+    response=LgCodeOut,
+    auth=None,
+    summary="Check a 全国地方公共団体コード (repairs lost leading zeros)",
+)
+def lgcode_check(request: HttpRequest, code: str) -> LgCodeOut:
+    try:
+        valid = lgcode.validate(code)
+    except lgcode.LgCodeError as exc:
+        return LgCodeOut(input=code, code=None, valid=False, name=None, error=str(exc))
+    found = lgcode.lookup(valid)
+    return LgCodeOut(
+        input=code,
+        code=valid,
+        valid=True,
+        name=found.full_name if found else None,
+        error=None if found else "valid check digit, but not in the bundled list",
+    )

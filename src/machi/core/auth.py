@@ -1,0 +1,36 @@
+"""API authentication: bearer tokens for scripts, the 2FA staff session for pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja.security import APIKeyCookie, HttpBearer
+
+from machi.core import access, context, services
+
+
+class BearerTokenAuth(HttpBearer):
+    openapi_description = "A token from `machi token create USERNAME`."
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = services.token_authenticate(token)
+        if user is None or not access.is_staff_member(user):
+            return None
+        request.user = user
+        context.set_user(user)
+        return user
+
+
+class StaffSessionAuth(APIKeyCookie):
+    """The staff console's session cookie; unsafe methods also need the CSRF token."""
+
+    param_name = "sessionid"
+    openapi_description = "A signed-in staff session (two-factor), with X-CSRFToken."
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and access.is_staff_member(user):
+            context.set_user(user)
+            return user
+        return None

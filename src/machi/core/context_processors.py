@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from machi.core import access, selectors
+from machi.core.roles import Action
+
+
+def machi(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    staff = bool(user and user.is_authenticated and access.is_staff_member(user))
+    return {
+        "municipality": selectors.municipality_current(),
+        "demo_mode": settings.DEMO,
+        "is_staff_member": staff,
+        "nav_audit": staff and access.may(user, Action.READ, "core.auditevent"),
+    }

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from machi.core.roles import Action
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(
+        label=_("User name"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class TotpForm(forms.Form):
+    code = forms.CharField(
+        label=_("6-digit code from your authenticator app"),
+        min_length=6,
+        max_length=8,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "pattern": "[0-9 ]*",
+                "size": 8,
+            }
+        ),
+    )
+
+    def clean_code(self) -> str:
+        code = "".join(ch for ch in self.cleaned_data["code"] if not ch.isspace())
+        if not code.isdigit() or len(code) != 6:
+            raise forms.ValidationError(_("Enter the 6 digits shown in your authenticator app."))
+        return code
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
+    action = forms.ChoiceField(
+        label=_("Action"), required=False, choices=[("", _("All"))] + list(Action.choices)
+    )
+    object_type = forms.ChoiceField(label=_("Record type"), required=False)
+    object_id = forms.CharField(label=_("Record id"), required=False, max_length=64)
+    ip_address = forms.GenericIPAddressField(label=_("Address"), required=False)
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, object_types: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["object_type"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _("All")), *((name, name) for name in object_types)]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", _("The end date is before the start date."))
+        return cleaned

@@ -1,0 +1,155 @@
+"""Japanese text helpers: 和暦, NFKC and kana normalisation, CSV in UTF-8 / BOM / CP932."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# Era start dates (元号法; 令和 from 2019-05-01 per 政令第百四十三号 of 平成31年).
+ERAS: tuple[tuple[dt.date, str, str], ...] = (
+    (dt.date(2019, 5, 1), "令和", "R"),
+    (dt.date(1989, 1, 8), "平成", "H"),
+    (dt.date(1926, 12, 25), "昭和", "S"),
+    (dt.date(1912, 7, 30), "大正", "T"),
+    (dt.date(1873, 1, 1), "明治", "M"),  # the Gregorian calendar was adopted on 明治6年1月1日
+)
+
+
+def wareki(day: dt.date | dt.datetime, *, short: bool = False) -> str:
+    """令和7年4月1日 (first years as 元年); ``short`` gives R7.4.1."""
+    if isinstance(day, dt.datetime):
+        day = day.date()
+    for start, name, letter in ERAS:
+        if day >= start:
+            year = day.year - start.year + 1
+            if short:
+                return f"{letter}{year}.{day.month}.{day.day}"
+            year_text = "元" if year == 1 else str(year)
+            return f"{name}{year_text}年{day.month}月{day.day}日"
+    raise ValueError(f"{day} is before 明治6年 (the Gregorian calendar in Japan)")
+
+
+def wareki_year(day: dt.date) -> str:
+    """The era and year alone: 令和7年."""
+    full = wareki(day)
+    return full[: full.index("年") + 1]
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width ASCII → half-width, half-width kana → full-width), trimmed, one space.
+
+    Also unifies the many dash look-alikes in addresses (ー is kept inside katakana words).
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("\u3000", " ")
+    out = []
+    for index, char in enumerate(text):
+        if char in "‐‑‒–—―−－─━":
+            out.append("-")
+        elif char == "ー" and not _is_katakana(text[index - 1 : index]):
+            out.append("-")  # 1ー2ー3 in an address, not a long vowel
+        else:
+            out.append(char)
+    return " ".join("".join(out).split())
+
+
+def _is_katakana(char: str) -> bool:
+    return bool(char) and ("\u30a1" <= char <= "\u30fa" or char == "ー")
+
+
+def to_katakana(text: str) -> str:
+    """ひらがな → カタカナ (ヨミガナ are written in full-width katakana in government data)."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+
+
+def to_hiragana(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
+
+
+def kana_key(text: str) -> str:
+    """A search and sort key: NFKC, hiragana, no spaces, lower-case Latin."""
+    return to_hiragana(normalize(text)).replace(" ", "").lower()
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+ENCODINGS = ("utf-8-sig", "cp932")
+
+
+class CsvDecodeError(ValueError):
+    def __init__(self, message: str, *, row: int | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+
+
+@dataclass(frozen=True)
+class CsvText:
+    text: str
+    encoding: str  # "utf-8", "utf-8-sig" (with BOM) or "cp932"
+
+
+def decode_csv_bytes(data: bytes) -> CsvText:
+    """Decode a CSV file as UTF-8 (with or without BOM) or CP932, whichever fits.
+
+    UTF-8 is tried first: CP932 text almost never decodes as valid UTF-8, while the reverse
+    often "succeeds" into mojibake.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return CsvText(_decode(data, "utf-8-sig"), "utf-8-sig")
+    try:
+        return CsvText(data.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return CsvText(data.decode("cp932"), "cp932")
+    except UnicodeDecodeError as exc:
+        row = data[: exc.start].count(b"\n") + 1
+        raise CsvDecodeError(
+            f"line {row}: the file is neither UTF-8 nor Shift_JIS (CP932)", row=row
+        ) from exc
+
+
+def _decode(data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        row = data[: exc.start].count(b"\n") + 1
+        raise CsvDecodeError(f"line {row}: invalid {encoding} byte sequence", row=row) from exc
+
+
+def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a CSV file with a header, as (line number in the file, row dict).
+
+    Header names are NFKC-normalised and trimmed so 全角 and stray spaces do not hide a column.
+    The line number is the physical line where the row starts (the header is line 1), the
+    number a spreadsheet user sees.
+    """
+    decoded = decode_csv_bytes(data)
+    reader = csv.reader(io.StringIO(decoded.text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    names = [normalize(name) for name in header]
+    line = reader.line_num
+    for values in reader:
+        start = line + 1
+        line = reader.line_num
+        if not any(value.strip() for value in values):
+            continue
+        padded = values + [""] * (len(names) - len(values))
+        yield start, dict(zip(names, padded, strict=False))
+
+
+def excel_csv(rows: list[list[str]]) -> bytes:
+    """CSV bytes that Excel opens correctly: UTF-8 with BOM, CRLF line ends."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows(rows)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")

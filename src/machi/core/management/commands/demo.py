@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pyotp
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from machi.core.demo import DEMO_PASSWORD, load_demo_city
+from machi.core.management import processes
+from machi.core.models import TotpDevice
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo city (戸田市) on SQLite and serve it: web server and worker in one "
+        "command; Ctrl-C stops both. Port from MACHI_PORT (default 8000)."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--no-serve", action="store_true", help="set up, but do not serve")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        port = int(os.environ.get("MACHI_PORT", "8000"))
+        call_command("migrate", interactive=False, verbosity=0)
+        city = load_demo_city()
+        url = f"http://127.0.0.1:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"\nMachi demo: {city.municipality}"))
+        self.stdout.write(f"  database     {settings.DATABASES['default']['NAME']}")
+        self.stdout.write(f"  facilities   {city.facilities}")
+        self.stdout.write(f"  portal       {url}")
+        self.stdout.write(f"  staff        {url}console/")
+        self.stdout.write(f"  API docs     {url}api/v1/docs\n")
+        self.stdout.write(f"  Staff sign-ins (password {DEMO_PASSWORD} for all):")
+        for user in city.staff:
+            roles = ", ".join(a.get_role_display() for a in user.role_assignments.all())
+            secret = TotpDevice.objects.get(user=user).secret
+            self.stdout.write(f"    {user.username:<9} {roles:<44} TOTP key {secret}")
+        self.stdout.write(
+            "  Second step: the demo shows the current 6-digit code on the page; or add the\n"
+            "  TOTP key to an authenticator app (or run: python -c \"import pyotp;"
+            "print(pyotp.TOTP('KEY').now())\").\n"
+        )
+        # Show one code now so a first try needs no app at all.
+        first = city.staff[0]
+        self.stdout.write(
+            f"  (current code for {first.username}: "
+            f"{pyotp.TOTP(TotpDevice.objects.get(user=first).secret).now()})\n"
+        )
+        if options["no_serve"]:
+            return
+        self.stdout.write(self.style.SUCCESS(f"Serving on {url} — press Ctrl-C to stop.\n"))
+        self.stdout.flush()
+        code = processes.supervise(
+            {
+                "web": processes.gunicorn_args(bind=f"127.0.0.1:{port}", workers=2),
+                "worker": processes.worker_args(workers=2),
+            },
+            env={"MACHI_DEMO": "1"},
+        )
+        if code:
+            raise SystemExit(code)

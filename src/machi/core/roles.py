@@ -1,0 +1,28 @@
+"""Staff roles. A user holds any number of roles; shelter staff are scoped to facilities."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    HQ = "hq", _("Disaster headquarters (本部)")
+    SHELTER_STAFF = "shelter_staff", _("Shelter staff (避難所職員)")
+    COUNTER = "counter", _("Counter staff (窓口職員)")
+    WIFI_ADMIN = "wifi_admin", _("Wi-Fi administrator (Wi-Fi管理者)")
+    AUDITOR = "auditor", _("Auditor (監査)")
+    SYSADMIN = "sysadmin", _("System administrator (システム管理者)")
+
+
+# Roles whose rights reach only the facilities listed on the assignment.
+SCOPED_ROLES = frozenset({Role.SHELTER_STAFF})
+
+
+class Action(models.TextChoices):
+    READ = "read", _("read")
+    CREATE = "create", _("create")
+    UPDATE = "update", _("update")
+    DELETE = "delete", _("delete")
+    EXPORT = "export", _("export")
+    LOGIN = "login", _("sign-in")
+    LOGIN_FAILED = "login_failed", _("failed sign-in")
+    LOGOUT = "logout", _("sign-out")

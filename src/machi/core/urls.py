@@ -1,0 +1,16 @@
+from django.urls import path
+
+from machi.core import views
+
+app_name = "core"
+
+urlpatterns = [
+    path("", views.portal_home, name="portal_home"),
+    path("shelters/", views.portal_shelters, name="portal_shelters"),
+    path("console/login/", views.login, name="login"),
+    path("console/login/verify/", views.login_verify, name="login_verify"),
+    path("console/logout/", views.logout, name="logout"),
+    path("console/", views.console, name="console"),
+    path("console/facilities/", views.console_facilities, name="console_facilities"),
+    path("console/audit/", views.console_audit, name="console_audit"),
+]

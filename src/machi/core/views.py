@@ -1,0 +1,343 @@
+"""Pages of the core room: portal home, staff sign-in with 2FA, console, audit log, health."""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import wraps
+from typing import Any, Callable
+
+import pyotp
+import segno
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+from huey.contrib.djhuey import HUEY
+
+from machi.core import access, japanese, ratelimit, selectors, services
+from machi.core.forms import AuditFilterForm, LoginForm, TotpForm
+from machi.core.middleware import client_ip
+from machi.core.models import AuditEvent, User
+from machi.core.roles import Action, Role
+
+logger = logging.getLogger(__name__)
+
+PENDING_KEY = "machi_pending_2fa"
+PENDING_SECONDS = 5 * 60
+TOTP_ATTEMPTS = 5
+
+
+def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed in (which always means both factors) and holding at least one role."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("core:login"))
+        if not access.is_staff_member(request.user):
+            raise PermissionDenied(_("Your account has no staff role."))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- Resident portal ------------------------------------------------------------------------
+
+
+def portal_home(request: HttpRequest) -> HttpResponse:
+    shelters = selectors.facilities_public(shelters_only=True)
+    return render(
+        request,
+        "core/portal_home.html",
+        {"shelter_count": shelters.filter(is_shelter=True).count()},
+    )
+
+
+def portal_shelters(request: HttpRequest) -> HttpResponse:
+    facilities = list(selectors.facilities_public(shelters_only=True).order_by("name_kana"))
+    return render(request, "core/portal_shelters.html", {"facilities": facilities})
+
+
+# --- Staff sign-in: password, then TOTP -----------------------------------------------------
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("core:console")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect(_safe_next(request))
+    form = LoginForm(request.POST or None)
+    ip = client_ip(request) or "?"
+    status = 200
+    limit, window = settings.LOGIN_RATE_LIMIT, settings.LOGIN_RATE_WINDOW
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"].strip()
+        if ratelimit.exceeded("login-ip", ip, limit=limit, window=window) or ratelimit.exceeded(
+            "login-user", username.lower(), limit=limit, window=window
+        ):
+            form.add_error(None, _("Too many failed sign-ins. Wait 15 minutes and try again."))
+            status = 429
+        else:
+            user = auth.authenticate(
+                request, username=username, password=form.cleaned_data["password"]
+            )
+            if user is not None and access.is_staff_member(user):
+                request.session.cycle_key()
+                request.session[PENDING_KEY] = {
+                    "user_id": user.pk,
+                    "backend": user.backend,  # type: ignore[attr-defined]
+                    "since": time.time(),
+                    "next": _safe_next(request),
+                    "attempts": 0,
+                }
+                return redirect("core:login_verify")
+            ratelimit.hit("login-ip", ip, limit=limit, window=window)
+            ratelimit.hit("login-user", username.lower(), limit=limit, window=window)
+            services.audit_record(
+                action=Action.LOGIN_FAILED, object_type="core.user", detail={"username": username}
+            )
+            form.add_error(None, _("The user name or password is not correct."))
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    return render(
+        request, "core/login.html", {"form": form, "next": _safe_next(request)}, status=status
+    )
+
+
+def _pending_user(request: HttpRequest) -> tuple[User, dict[str, Any]] | None:
+    pending = request.session.get(PENDING_KEY)
+    if not pending or time.time() - pending["since"] > PENDING_SECONDS:
+        return None
+    user = User.objects.filter(pk=pending["user_id"], is_active=True).first()
+    return (user, pending) if user is not None else None
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_verify(request: HttpRequest) -> HttpResponse:
+    found = _pending_user(request)
+    if found is None:
+        request.session.pop(PENDING_KEY, None)
+        return redirect("core:login")
+    user, pending = found
+    device = services.totp_start(user=user)
+    form = TotpForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid() and services.totp_verify(device=device, code=form.cleaned_data["code"]):
+            request.session.pop(PENDING_KEY, None)
+            user.backend = pending["backend"]  # type: ignore[attr-defined]
+            auth.login(request, user)
+            services.audit_record(action=Action.LOGIN, record=user, actor=user)
+            return HttpResponseRedirect(pending["next"])
+        pending["attempts"] += 1
+        if pending["attempts"] >= TOTP_ATTEMPTS:
+            request.session.pop(PENDING_KEY, None)
+            services.audit_record(
+                action=Action.LOGIN_FAILED, record=user, detail={"reason": "2fa"}
+            )
+            return redirect("core:login")
+        request.session[PENDING_KEY] = pending
+        if form.is_valid():
+            form.add_error("code", _("The code is not correct or has already been used."))
+    enrolling = device.confirmed_at is None
+    qr_svg = ""
+    if enrolling:
+        qr = segno.make(services.totp_provisioning_uri(device), error="m")
+        qr_svg = qr.svg_inline(scale=4, title=_("QR code for your authenticator app"))
+    demo_code = ""
+    if settings.DEMO:
+        demo_code = pyotp.TOTP(device.secret).now()
+    return render(
+        request,
+        "core/login_verify.html",
+        {
+            "form": form,
+            "enrolling": enrolling,
+            "qr_svg": qr_svg,
+            "secret": device.secret if enrolling else "",
+            "demo_code": demo_code,
+            "staff_user": user,
+        },
+        status=status,
+    )
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        services.audit_record(action=Action.LOGOUT, record=request.user)
+    auth.logout(request)
+    return redirect("core:portal_home")
+
+
+# --- Staff console ----------------------------------------------------------------------------
+
+
+@staff_required
+def console(request: HttpRequest) -> HttpResponse:
+    grants = access.Grants.of(request.user)
+    roles = [role for role in Role if role in grants.roles]
+    scoped = selectors.facilities_for(request.user).filter(
+        id__in=set().union(*grants.facility_ids.values()) if grants.facility_ids else []
+    )
+    return render(
+        request,
+        "core/console_home.html",
+        {
+            "roles": roles,
+            "scoped_facilities": scoped,
+            "can_read_audit": access.may(request.user, Action.READ, AuditEvent),
+            "can_admin": request.user.is_staff,
+            "facility_count": selectors.facilities_for(request.user).count(),
+            "now": timezone.localtime(),
+        },
+    )
+
+
+@staff_required
+def console_facilities(request: HttpRequest) -> HttpResponse:
+    access.require(request.user, Action.READ, "core.facility")
+    query = japanese.normalize(request.GET.get("q", ""))[:100]
+    facilities = selectors.facilities_for(request.user, query=query)
+    page = Paginator(facilities, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "core/console_facilities.html",
+        {"page": page, "query": query, "query_string": urlencode({"q": query}) if query else ""},
+    )
+
+
+AUDIT_PAGE_SIZE = 50
+AUDIT_EXPORT_LIMIT = 100_000
+
+
+@staff_required
+def console_audit(request: HttpRequest) -> HttpResponse:
+    access.require(request.user, Action.READ, AuditEvent)
+    form = AuditFilterForm(request.GET or None, object_types=selectors.audit_object_types())
+    events = AuditEvent.objects.none()
+    filters = selectors.AuditFilter()
+    if not request.GET or form.is_valid():
+        if form.is_bound:
+            filters = selectors.AuditFilter(**form.cleaned_data)
+        events = selectors.audit_search(request.user, filters)
+    if request.GET.get("format") == "csv" and form.is_valid():
+        return _audit_csv(request, events, filters)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Reading the log is itself logged: who looked for what.
+    services.audit_record(
+        action=Action.READ,
+        object_type="core.auditevent",
+        detail={"filters": {k: str(v) for k, v in request.GET.items() if k != "page" and v}},
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "core/console_audit.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_export": access.may(request.user, Action.EXPORT, AuditEvent),
+        },
+    )
+
+
+def _audit_csv(
+    request: HttpRequest, events: Any, filters: selectors.AuditFilter
+) -> HttpResponse:
+    access.require(request.user, Action.EXPORT, AuditEvent)
+    header = [
+        _("Time"), _("Actor"), _("Action"), _("Record type"), _("Record id"), _("Record"),
+        _("Address"), _("Channel"), _("Request id"),
+    ]
+    rows = [header]
+    for event in events[:AUDIT_EXPORT_LIMIT].iterator(chunk_size=2000):
+        rows.append([
+            timezone.localtime(event.at).isoformat(timespec="seconds"),
+            event.actor_username,
+            event.action,
+            event.object_type,
+            event.object_id,
+            event.object_repr,
+            event.ip_address or "",
+            event.channel,
+            event.request_id,
+        ])
+    services.audit_record(
+        action=Action.EXPORT,
+        object_type="core.auditevent",
+        detail={"rows": len(rows) - 1, "filters": {k: str(v) for k, v in filters.__dict__.items() if v}},
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    response = HttpResponse(japanese.excel_csv(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    return response
+
+
+# --- Health -------------------------------------------------------------------------------------
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        logger.warning("readiness: database: %s", exc)
+        checks["database"] = "error"
+    try:
+        HUEY.pending_count()
+        checks["queue"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("readiness: queue: %s", exc)
+        checks["queue"] = "error"
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+# --- Errors -------------------------------------------------------------------------------------
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return render(request, "core/error.html", {"status": 404}, status=404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return render(request, "core/error.html", {"status": 403}, status=403)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/error.html", {"status": 500}, status=500)
