@@ -51,6 +51,8 @@ def repair(raw: str | int) -> str:
     text = unicodedata.normalize("NFKC", str(raw)).strip().replace("-", "")
     if text.endswith(".0"):  # a float from a spreadsheet: 92011.0
         text = text[:-2]
+    if not text:
+        raise LgCodeError("the code is empty")
     if not text.isdigit():
         raise LgCodeError(f"{raw!r} contains characters other than digits")
     if len(text) > 6:

@@ -306,21 +306,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _database_ready() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _queue_ready() -> None:
+    HUEY.pending_count()
+
+
+READINESS_CHECKS = {"database": _database_ready, "queue": _queue_ready}
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        logger.warning("readiness: database: %s", exc)
-        checks["database"] = "error"
-    try:
-        HUEY.pending_count()
-        checks["queue"] = "ok"
-    except Exception as exc:  # noqa: BLE001
-        logger.warning("readiness: queue: %s", exc)
-        checks["queue"] = "error"
+    for name, check in READINESS_CHECKS.items():
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            logger.warning("readiness: %s: %s", name, exc)
+            checks[name] = "error"
     ready = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},
