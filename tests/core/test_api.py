@@ -83,7 +83,9 @@ def test_revoked_and_unknown_tokens_are_refused(client: Client, hq: User) -> Non
         assert response.status_code == 401
 
 
-def test_validation_errors_name_each_field(client: Client, hq: User, facilities: list[Facility]) -> None:
+def test_validation_errors_name_each_field(
+    client: Client, hq: User, facilities: list[Facility]
+) -> None:
     response = client.patch(
         f"/api/v1/facilities/{facilities[0].pk}",
         data={"latitude": 200, "name_en": "x" * 300},
@@ -98,7 +100,9 @@ def test_validation_errors_name_each_field(client: Client, hq: User, facilities:
     assert facilities[0].name_en == ""  # nothing half-written
 
 
-def test_updates_are_applied_and_audited(client: Client, hq: User, facilities: list[Facility]) -> None:
+def test_updates_are_applied_and_audited(
+    client: Client, hq: User, facilities: list[Facility]
+) -> None:
     response = client.patch(
         f"/api/v1/facilities/{facilities[0].pk}",
         data={"name_en": "Toda East School"},
@@ -108,10 +112,16 @@ def test_updates_are_applied_and_audited(client: Client, hq: User, facilities: l
     assert response.status_code == 200
     assert response.json()["name_en"] == "Toda East School"
     event = AuditEvent.objects.get(action=Action.UPDATE, object_type="core.facility")
-    assert (event.actor_username, event.channel, event.detail) == ("hq", "api", {"fields": ["name_en"]})
+    assert (event.actor_username, event.channel, event.detail) == (
+        "hq",
+        "api",
+        {"fields": ["name_en"]},
+    )
 
 
-def test_roles_without_the_right_get_403(client: Client, counter: User, facilities: list[Facility]) -> None:
+def test_roles_without_the_right_get_403(
+    client: Client, counter: User, facilities: list[Facility]
+) -> None:
     response = client.patch(
         f"/api/v1/facilities/{facilities[0].pk}",
         data={"name_en": "x"},

@@ -68,7 +68,9 @@ def test_sign_in_and_out_are_logged_with_the_address(client: Client, hq: User) -
     sign_in(client, hq)
     client.post("/console/logout/")
     actions = list(
-        AuditEvent.objects.filter(actor_username="hq").order_by("id").values_list("action", "ip_address")
+        AuditEvent.objects.filter(actor_username="hq")
+        .order_by("id")
+        .values_list("action", "ip_address")
     )
     assert (Action.LOGIN, "127.0.0.1") in actions
     assert (Action.LOGOUT, "127.0.0.1") in actions

@@ -54,7 +54,10 @@ def test_a_code_is_accepted_only_once(client: Client, hq: User) -> None:
     other.post("/console/login/", {"username": "hq", "password": PASSWORD})
     response = other.post("/console/login/verify/", {"code": code})
     assert response.status_code == 400
-    assert "already been used" in response.content.decode() or "すでに使用" in response.content.decode()
+    assert (
+        "already been used" in response.content.decode()
+        or "すでに使用" in response.content.decode()
+    )
 
 
 def test_a_wrong_code_is_a_field_error_and_five_end_the_attempt(client: Client, hq: User) -> None:

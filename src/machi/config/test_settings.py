@@ -6,8 +6,8 @@ import tempfile
 os.environ.setdefault("MACHI_DATA_DIR", tempfile.mkdtemp(prefix="machi-test-"))
 os.environ.setdefault("MACHI_SECRET_KEY", "test-only-secret-key-that-is-long-enough-0123456789")
 
-from machi.config.settings import *  # noqa: E402,F403
-from machi.config.settings import CACHES, HUEY  # noqa: E402
+from machi.config.settings import *  # noqa: F403
+from machi.config.settings import CACHES, HUEY
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HUEY = {**HUEY, "immediate": True}

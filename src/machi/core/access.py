@@ -119,7 +119,9 @@ def may(user: Any, action: Action | str, target: models.Model | type[models.Mode
     return False
 
 
-def require(user: Any, action: Action | str, target: models.Model | type[models.Model] | str) -> None:
+def require(
+    user: Any, action: Action | str, target: models.Model | type[models.Model] | str
+) -> None:
     if not may(user, action, target):
         raise PermissionDenied(f"{action} on {resource_of(target)} is not allowed")
 

@@ -32,4 +32,3 @@ class MachiAdminSite(admin.AdminSite):
         return redirect_to_login(
             request.GET.get("next", reverse("admin:index")), reverse("core:login")
         )
-

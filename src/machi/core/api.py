@@ -3,7 +3,6 @@
 No `from __future__ import annotations` here: django-ninja reads the annotations at import.
 """
 
-
 import datetime as dt
 from decimal import Decimal
 from typing import Annotated

@@ -12,4 +12,3 @@ class CoreConfig(AppConfig):
         from machi.core import policies
 
         policies.register_core_policies()
-

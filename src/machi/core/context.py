@@ -18,7 +18,8 @@ class ActorContext:
 
 
 _current: contextvars.ContextVar[ActorContext] = contextvars.ContextVar(
-    "machi_actor", default=ActorContext(channel="cli")
+    "machi_actor",
+    default=ActorContext(channel="cli"),  # noqa: B039 - a frozen dataclass is immutable
 )
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -46,7 +46,7 @@ class TotpForm(forms.Form):
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
     action = forms.ChoiceField(
-        label=_("Action"), required=False, choices=[("", _("All"))] + list(Action.choices)
+        label=_("Action"), required=False, choices=[("", _("All")), *Action.choices]
     )
     object_type = forms.ChoiceField(label=_("Record type"), required=False)
     object_id = forms.CharField(label=_("Record id"), required=False, max_length=64)
@@ -60,8 +60,7 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, object_types: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["object_type"]
-        assert isinstance(field, forms.ChoiceField)
+        field = cast(forms.ChoiceField, self.fields["object_type"])
         field.choices = [("", _("All")), *((name, name) for name in object_types)]
 
     def clean(self) -> dict[str, Any]:

@@ -58,7 +58,10 @@ class Area(models.Model):
 
 class FacilityKind(models.TextChoices):
     SHELTER = "shelter", _("Designated shelter (指定避難所)")
-    EVACUATION_SITE = "evacuation_site", _("Designated emergency evacuation site (指定緊急避難場所)")
+    EVACUATION_SITE = (
+        "evacuation_site",
+        _("Designated emergency evacuation site (指定緊急避難場所)"),
+    )
     WELFARE_SHELTER = "welfare_shelter", _("Welfare shelter (福祉避難所)")
     WIFI_SITE = "wifi_site", _("Public Wi-Fi site (公衆無線LAN)")
     OFFICE = "office", _("City office (庁舎・窓口)")

@@ -12,10 +12,8 @@ EVERY_STAFF_ROLE = list(Role)
 def register_core_policies() -> None:
     from machi.core.models import ApiToken, Area, AuditEvent, Facility, Municipality, User
 
-    public_reference = {role: READ for role in EVERY_STAFF_ROLE}
-    access.register(
-        Municipality, {**public_reference, Role.SYSADMIN: {Action.READ, Action.UPDATE}}
-    )
+    public_reference = dict.fromkeys(EVERY_STAFF_ROLE, READ)
+    access.register(Municipality, {**public_reference, Role.SYSADMIN: {Action.READ, Action.UPDATE}})
     access.register(Area, {**public_reference, Role.SYSADMIN: access.ALL_ACTIONS})
     access.register(
         Facility,
@@ -31,6 +29,4 @@ def register_core_policies() -> None:
     access.register(User, {Role.SYSADMIN: access.ALL_ACTIONS, Role.AUDITOR: READ})
     access.register(ApiToken, {Role.SYSADMIN: access.ALL_ACTIONS, Role.AUDITOR: READ})
     # The audit log is read by auditors; administrators may read it too, nobody edits it.
-    access.register(
-        AuditEvent, {Role.AUDITOR: {Action.READ, Action.EXPORT}, Role.SYSADMIN: READ}
-    )
+    access.register(AuditEvent, {Role.AUDITOR: {Action.READ, Action.EXPORT}, Role.SYSADMIN: READ})

@@ -60,32 +60,35 @@ def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 def install(api: NinjaAPI) -> None:
-    def on_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # Handlers take `exc: Any`: ninja types the argument as "the exception or its class".
+    def on_validation(request: HttpRequest, exc: Any) -> HttpResponse:
         errors = field_errors(exc)
         fields = ", ".join(e["field"] for e in errors if e["field"])
         return problem(api, request, 422, f"Invalid input: {fields}", errors=errors)
 
-    def on_auth(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        response = problem(api, request, 401, "Authentication required: a bearer token or a session.")
+    def on_auth(request: HttpRequest, exc: Any) -> HttpResponse:
+        response = problem(
+            api, request, 401, "Authentication required: a bearer token or a session."
+        )
         response["WWW-Authenticate"] = 'Bearer realm="machi"'
         return response
 
-    def on_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    def on_throttled(request: HttpRequest, exc: Any) -> HttpResponse:
         response = problem(api, request, 429, "Too many requests; slow down and retry.")
         if exc.wait:
             response["Retry-After"] = str(int(exc.wait) + 1)
         return response
 
-    def on_http(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    def on_http(request: HttpRequest, exc: Any) -> HttpResponse:
         return problem(api, request, exc.status_code, str(exc.message))
 
-    def on_denied(request: HttpRequest, exc: Exception) -> HttpResponse:
+    def on_denied(request: HttpRequest, exc: Any) -> HttpResponse:
         return problem(api, request, 403, "You may not do this with your roles.")
 
-    def on_missing(request: HttpRequest, exc: Exception) -> HttpResponse:
+    def on_missing(request: HttpRequest, exc: Any) -> HttpResponse:
         return problem(api, request, 404, "No such record.")
 
-    def on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    def on_error(request: HttpRequest, exc: Any) -> HttpResponse:
         logger.exception("API error on %s", request.path)
         return problem(api, request, 500, "An unexpected error occurred; it has been logged.")
 

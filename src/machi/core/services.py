@@ -117,10 +117,21 @@ def area_get_or_create(*, municipality: Municipality, name: str, name_kana: str 
     return area
 
 
-FACILITY_FIELDS = (
-    "name name_kana name_en address area latitude longitude is_shelter is_evacuation_site "
-    "is_welfare_shelter is_wifi_site is_office source"
-).split()
+FACILITY_FIELDS = [
+    "name",
+    "name_kana",
+    "name_en",
+    "address",
+    "area",
+    "latitude",
+    "longitude",
+    "is_shelter",
+    "is_evacuation_site",
+    "is_welfare_shelter",
+    "is_wifi_site",
+    "is_office",
+    "source",
+]
 
 
 def facility_upsert(*, municipality: Municipality, code: str, **fields: Any) -> Facility:
@@ -197,7 +208,7 @@ def role_grant(*, user: User, role: Role, facilities: Sequence[Facility] = ()) -
 
 # --- API tokens -------------------------------------------------------------------------------
 
-TOKEN_PREFIX = "machi_"
+TOKEN_PREFIX = "machi_"  # noqa: S105 - a label, not a secret
 
 
 def _digest(token: str) -> str:

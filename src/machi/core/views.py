@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 import pyotp
 import segno
@@ -15,6 +16,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -155,9 +157,7 @@ def login_verify(request: HttpRequest) -> HttpResponse:
         pending["attempts"] += 1
         if pending["attempts"] >= TOTP_ATTEMPTS:
             request.session.pop(PENDING_KEY, None)
-            services.audit_record(
-                action=Action.LOGIN_FAILED, record=user, detail={"reason": "2fa"}
-            )
+            services.audit_record(action=Action.LOGIN_FAILED, record=user, detail={"reason": "2fa"})
             return redirect("core:login")
         request.session[PENDING_KEY] = pending
         if form.is_valid():
@@ -238,7 +238,7 @@ AUDIT_EXPORT_LIMIT = 100_000
 def console_audit(request: HttpRequest) -> HttpResponse:
     access.require(request.user, Action.READ, AuditEvent)
     form = AuditFilterForm(request.GET or None, object_types=selectors.audit_object_types())
-    events = AuditEvent.objects.none()
+    events: QuerySet[AuditEvent] = AuditEvent.objects.none()
     filters = selectors.AuditFilter()
     if not request.GET or form.is_valid():
         if form.is_bound:
@@ -267,31 +267,41 @@ def console_audit(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _audit_csv(
-    request: HttpRequest, events: Any, filters: selectors.AuditFilter
-) -> HttpResponse:
+def _audit_csv(request: HttpRequest, events: Any, filters: selectors.AuditFilter) -> HttpResponse:
     access.require(request.user, Action.EXPORT, AuditEvent)
     header = [
-        _("Time"), _("Actor"), _("Action"), _("Record type"), _("Record id"), _("Record"),
-        _("Address"), _("Channel"), _("Request id"),
+        _("Time"),
+        _("Actor"),
+        _("Action"),
+        _("Record type"),
+        _("Record id"),
+        _("Record"),
+        _("Address"),
+        _("Channel"),
+        _("Request id"),
     ]
     rows = [header]
     for event in events[:AUDIT_EXPORT_LIMIT].iterator(chunk_size=2000):
-        rows.append([
-            timezone.localtime(event.at).isoformat(timespec="seconds"),
-            event.actor_username,
-            event.action,
-            event.object_type,
-            event.object_id,
-            event.object_repr,
-            event.ip_address or "",
-            event.channel,
-            event.request_id,
-        ])
+        rows.append(
+            [
+                timezone.localtime(event.at).isoformat(timespec="seconds"),
+                event.actor_username,
+                event.action,
+                event.object_type,
+                event.object_id,
+                event.object_repr,
+                event.ip_address or "",
+                event.channel,
+                event.request_id,
+            ]
+        )
     services.audit_record(
         action=Action.EXPORT,
         object_type="core.auditevent",
-        detail={"rows": len(rows) - 1, "filters": {k: str(v) for k, v in filters.__dict__.items() if v}},
+        detail={
+            "rows": len(rows) - 1,
+            "filters": {k: str(v) for k, v in filters.__dict__.items() if v},
+        },
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response = HttpResponse(japanese.excel_csv(rows), content_type="text/csv; charset=utf-8")
@@ -324,7 +334,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         try:
             check()
             checks[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:
             logger.warning("readiness: %s: %s", name, exc)
             checks[name] = "error"
     ready = all(value == "ok" for value in checks.values())

@@ -68,10 +68,9 @@ def town_of(address: str) -> str:
 @transaction.atomic
 def load_demo_city() -> DemoCity:
     """Create (or bring up to date) the demo city. Safe to run again."""
-    municipality = (
-        Municipality.objects.filter(lgcode=DEMO_LGCODE).first()
-        or services.municipality_init(code=DEMO_LGCODE)
-    )
+    municipality = Municipality.objects.filter(
+        lgcode=DEMO_LGCODE
+    ).first() or services.municipality_init(code=DEMO_LGCODE)
     sources = (
         ("gsi_112241_designated_shelters.geojson", "is_shelter"),
         ("gsi_112241_emergency_sites.geojson", "is_evacuation_site"),

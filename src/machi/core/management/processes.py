@@ -12,12 +12,19 @@ from collections.abc import Mapping
 
 def gunicorn_args(*, bind: str, workers: int, reload: bool = False) -> list[str]:
     args = [
-        sys.executable, "-m", "gunicorn", "machi.config.wsgi",
-        "--bind", bind,
-        "--workers", str(workers),
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "machi.config.wsgi",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
         "--no-control-socket",  # otherwise gunicorn writes ~/.gunicorn/
-        "--access-logfile", "-",
-        "--graceful-timeout", "5",
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "5",
     ]
     if reload:
         args.append("--reload")

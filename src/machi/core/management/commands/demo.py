@@ -40,7 +40,7 @@ class Command(BaseCommand):
             self.stdout.write(f"    {user.username:<9} {roles:<44} TOTP key {secret}")
         self.stdout.write(
             "  Second step: the demo shows the current 6-digit code on the page; or add the\n"
-            "  TOTP key to an authenticator app (or run: python -c \"import pyotp;"
+            '  TOTP key to an authenticator app (or run: python -c "import pyotp;'
             "print(pyotp.TOTP('KEY').now())\").\n"
         )
         # Show one code now so a first try needs no app at all.

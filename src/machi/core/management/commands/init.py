@@ -13,7 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
-            "--lgcode", required=True, help="全国地方公共団体コード (6 digits, or 5 without a leading 0)"
+            "--lgcode",
+            required=True,
+            help="全国地方公共団体コード (6 digits, or 5 without a leading 0)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

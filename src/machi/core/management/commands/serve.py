@@ -31,5 +31,5 @@ class Command(BaseCommand):
         )
         if not options["no_collectstatic"]:
             call_command("collectstatic", interactive=False, verbosity=0)
-        args = processes.gunicorn_args(bind=bind, workers=workers)
-        os.execv(args[0], args)  # noqa: S606 - replace this process: signals go to gunicorn
+        command = processes.gunicorn_args(bind=bind, workers=workers)
+        os.execv(command[0], command)  # noqa: S606 - replace this process: signals go to gunicorn
