@@ -1,11 +1,13 @@
 """The audit log records every sign-in, read, change and export, and never changes."""
 
+from typing import Any
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from machi.core import context, services
-from machi.core.models import AuditEvent, Facility, User
+from machi.core.models import AuditEvent, Facility, Job, JobStatus, User
 from machi.core.roles import Action
 from tests.conftest import sign_in
 
@@ -99,22 +101,41 @@ def test_bad_filters_are_reported_by_field(client: Client, auditor: User) -> Non
     assert "error-summary" in response.content.decode()
 
 
-def test_export_is_excel_ready_and_itself_logged(client: Client, auditor: User) -> None:
-    services.audit_record(action=Action.CREATE, object_type="core.facility")
+def test_export_runs_as_a_job_and_gives_an_excel_ready_file(
+    client: Client, auditor: User, hq: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    services.audit_record(action=Action.UPDATE, object_type="core.facility", actor=hq)
     client.force_login(auditor)
-    response = client.get("/console/audit/", {"format": "csv"})
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/csv")
-    assert response.content.startswith(b"\xef\xbb\xbf")
-    lines = response.content.decode("utf-8-sig").splitlines()
-    assert len(lines) >= 2
-    assert AuditEvent.objects.filter(action=Action.EXPORT, actor_username="auditor").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/console/audit/export/", {"actor": "hq"})
+    assert response.status_code == 302
+    job = Job.objects.get()
+    assert response["Location"] == f"/console/jobs/{job.pk}/"
+    job.refresh_from_db()
+    assert (job.status, job.done, job.total) == (JobStatus.SUCCEEDED, 1, 1)
+    page = client.get(response["Location"]).content.decode()
+    assert f"/console/jobs/{job.pk}/download/" in page
+    download = client.get(f"/console/jobs/{job.pk}/download/")
+    content = b"".join(download.streaming_content)  # type: ignore[attr-defined]
+    assert content.startswith(b"\xef\xbb\xbf")
+    lines = content.decode("utf-8-sig").split("\r\n")
+    assert lines[0].startswith("日時,操作者,操作")
+    assert lines[1].split(",")[1:3] == ["hq", "update"]
+    assert AuditEvent.objects.filter(action=Action.EXPORT, actor_username="auditor").count() == 2
+
+
+def test_bad_export_filters_are_reported_and_start_nothing(client: Client, auditor: User) -> None:
+    client.force_login(auditor)
+    response = client.post("/console/audit/export/", {"since": "someday"})
+    assert response.status_code == 400
+    assert "since" in response.context["form"].errors
+    assert not Job.objects.exists()
 
 
 def test_administrators_read_but_may_not_export(client: Client, sysadmin: User) -> None:
     client.force_login(sysadmin)
     assert client.get("/console/audit/").status_code == 200
-    assert client.get("/console/audit/", {"format": "csv"}).status_code == 403
+    assert client.post("/console/audit/export/").status_code == 403
 
 
 @pytest.mark.parametrize("role_fixture", ["hq", "counter"])

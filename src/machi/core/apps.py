@@ -9,6 +9,6 @@ class CoreConfig(AppConfig):
     verbose_name = _("General affairs (core)")
 
     def ready(self) -> None:
-        from machi.core import policies
+        from machi.core import exports, policies  # noqa: F401 - exports registers its job kinds
 
         policies.register_core_policies()

@@ -9,8 +9,8 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from machi.core import access
-from machi.core.models import Area, AuditEvent, Facility, Municipality
-from machi.core.roles import Action
+from machi.core.models import Area, AuditEvent, Facility, Job, Municipality
+from machi.core.roles import Action, Role
 
 
 def municipality_current() -> Municipality | None:
@@ -72,3 +72,10 @@ def audit_search(user: Any, filters: AuditFilter) -> QuerySet[AuditEvent]:
 
 def audit_object_types() -> list[str]:
     return sorted(access.registered())
+
+
+def jobs_for(user: Any) -> QuerySet[Job]:
+    """Jobs a user may follow: their own; administrators see every job."""
+    if Role.SYSADMIN in access.Grants.of(user).roles:
+        return Job.objects.all()
+    return Job.objects.filter(created_by=user)

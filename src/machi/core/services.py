@@ -18,6 +18,7 @@ from machi.core.models import (
     Area,
     AuditEvent,
     Facility,
+    Job,
     Municipality,
     RoleAssignment,
     TotpDevice,
@@ -311,3 +312,17 @@ def facility_update(*, facility: Facility, **changes: Any) -> Facility:
         facility.save()
         audit_record(action=Action.UPDATE, record=facility, detail={"fields": changed})
     return facility
+
+
+# --- Jobs -----------------------------------------------------------------------------------
+
+
+def job_start(*, kind: str, title: str, created_by: User | None, **params: Any) -> Job:
+    """Record a job and hand it to the worker once the surrounding transaction commits."""
+    from machi.core import jobs
+
+    if kind not in jobs.kinds():
+        raise ValueError(f"unknown job kind {kind!r}")
+    job = Job.objects.create(kind=kind, title=title, params=params, created_by=created_by)
+    transaction.on_commit(lambda: jobs.run_job(str(job.pk)))
+    return job

@@ -17,20 +17,31 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.http.response import (
+    HttpResponseBase,
+)
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from huey.contrib.djhuey import HUEY
 
-from machi.core import access, japanese, ratelimit, selectors, services
+from machi.core import access, exports, japanese, ratelimit, selectors, services
 from machi.core.forms import AuditFilterForm, LoginForm, TotpForm
 from machi.core.middleware import client_ip
-from machi.core.models import AuditEvent, User
+from machi.core.models import AuditEvent, Job, JobStatus, User
 from machi.core.roles import Action, Role
 
 logger = logging.getLogger(__name__)
@@ -40,11 +51,11 @@ PENDING_SECONDS = 5 * 60
 TOTP_ATTEMPTS = 5
 
 
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Signed in (which always means both factors) and holding at least one role."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse("core:login"))
         if not access.is_staff_member(request.user):
@@ -231,21 +242,20 @@ def console_facilities(request: HttpRequest) -> HttpResponse:
 
 
 AUDIT_PAGE_SIZE = 50
-AUDIT_EXPORT_LIMIT = 100_000
+
+
+def _audit_form(request: HttpRequest, data: Any) -> AuditFilterForm:
+    return AuditFilterForm(data or None, object_types=selectors.audit_object_types())
 
 
 @staff_required
 def console_audit(request: HttpRequest) -> HttpResponse:
     access.require(request.user, Action.READ, AuditEvent)
-    form = AuditFilterForm(request.GET or None, object_types=selectors.audit_object_types())
+    form = _audit_form(request, request.GET)
     events: QuerySet[AuditEvent] = AuditEvent.objects.none()
-    filters = selectors.AuditFilter()
-    if not request.GET or form.is_valid():
-        if form.is_bound:
-            filters = selectors.AuditFilter(**form.cleaned_data)
-        events = selectors.audit_search(request.user, filters)
-    if request.GET.get("format") == "csv" and form.is_valid():
-        return _audit_csv(request, events, filters)
+    if not form.is_bound or form.is_valid():
+        filters = selectors.AuditFilter(**form.cleaned_data) if form.is_bound else None
+        events = selectors.audit_search(request.user, filters or selectors.AuditFilter())
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     # Reading the log is itself logged: who looked for what.
     services.audit_record(
@@ -267,46 +277,65 @@ def console_audit(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _audit_csv(request: HttpRequest, events: Any, filters: selectors.AuditFilter) -> HttpResponse:
+@staff_required
+@require_POST
+def console_audit_export(request: HttpRequest) -> HttpResponse:
+    """Start the CSV export of what the filters select, as a job with visible progress."""
     access.require(request.user, Action.EXPORT, AuditEvent)
-    header = [
-        _("Time"),
-        _("Actor"),
-        _("Action"),
-        _("Record type"),
-        _("Record id"),
-        _("Record"),
-        _("Address"),
-        _("Channel"),
-        _("Request id"),
-    ]
-    rows = [header]
-    for event in events[:AUDIT_EXPORT_LIMIT].iterator(chunk_size=2000):
-        rows.append(
-            [
-                timezone.localtime(event.at).isoformat(timespec="seconds"),
-                event.actor_username,
-                event.action,
-                event.object_type,
-                event.object_id,
-                event.object_repr,
-                event.ip_address or "",
-                event.channel,
-                event.request_id,
-            ]
+    form = _audit_form(request, request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "core/console_audit.html",
+            {
+                "form": form,
+                "page": Paginator(AuditEvent.objects.none(), AUDIT_PAGE_SIZE).get_page(1),
+                "query": "",
+                "can_export": True,
+            },
+            status=400,
         )
-    services.audit_record(
-        action=Action.EXPORT,
-        object_type="core.auditevent",
-        detail={
-            "rows": len(rows) - 1,
-            "filters": {k: str(v) for k, v in filters.__dict__.items() if v},
-        },
+    filters = selectors.AuditFilter(
+        **{k: v for k, v in form.cleaned_data.items() if k in selectors.AuditFilter.__annotations__}
     )
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    response = HttpResponse(japanese.excel_csv(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
-    return response
+    job = services.job_start(
+        kind=exports.AUDIT_EXPORT,
+        title=_("Audit log export"),
+        created_by=request.user,  # type: ignore[arg-type]
+        language=get_language() or "ja",
+        **exports.audit_filters_to_params(filters),
+    )
+    return redirect("core:job_detail", job_id=job.pk)
+
+
+# --- Jobs -------------------------------------------------------------------------------------
+
+
+def _own_job(request: HttpRequest, job_id: str) -> Job:
+    job = get_object_or_404(selectors.jobs_for(request.user), pk=job_id)
+    return job
+
+
+@staff_required
+def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+    job = _own_job(request, job_id)
+    template = "core/_job_status.html" if request.headers.get("HX-Request") else "core/job.html"
+    return render(request, template, {"job": job})
+
+
+@staff_required
+def job_download(request: HttpRequest, job_id: str) -> FileResponse:
+    job = _own_job(request, job_id)
+    path = exports.export_path(job)
+    if job.status != JobStatus.SUCCEEDED or not path.exists():
+        raise Http404("no file for this job")
+    services.audit_record(action=Action.EXPORT, object_type="core.job", detail={"job": str(job.pk)})
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=job.result.get("filename", f"{job.pk}.csv"),
+        content_type="text/csv; charset=utf-8",
+    )
 
 
 # --- Health -------------------------------------------------------------------------------------
