@@ -190,3 +190,15 @@ def test_municipality_before_init_is_a_404_problem(client: Client, db: None) -> 
     response = client.get("/api/v1/municipality")
     assert response.status_code == 404
     assert "machi init" in response.json()["detail"]
+
+
+def test_a_bad_token_on_a_write_is_a_401_not_a_csrf_error(
+    client: Client, facilities: list[Facility]
+) -> None:
+    response = client.patch(
+        f"/api/v1/facilities/{facilities[0].pk}",
+        data={"name_en": "x"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer machi_wrong",
+    )
+    assert response.status_code == 401

@@ -67,3 +67,9 @@ def test_people_follow_only_their_own_jobs(client: Client, hq: User, auditor: Us
     assert 'hx-trigger="load delay:1s"' in page.content.decode()  # still queued: keeps polling
     partial = client.get(f"/console/jobs/{job.pk}/", HTTP_HX_REQUEST="true")
     assert partial.content.decode().lstrip().startswith('<section id="job-status"')
+
+
+def test_administrators_see_every_job(client: Client, hq: User, sysadmin: User) -> None:
+    job = Job.objects.create(kind="test.count", title="mine", created_by=hq, params={"upto": 1})
+    client.force_login(sysadmin)
+    assert client.get(f"/console/jobs/{job.pk}/").status_code == 200

@@ -143,3 +143,15 @@ def test_sign_out_needs_a_post(client: Client, hq: User) -> None:
     assert client.get("/console/logout/").status_code == 405
     assert client.post("/console/logout/").status_code == 302
     assert client.get("/console/").status_code == 302
+
+
+def test_wrong_codes_count_toward_the_account_limit(client: Client, hq: User) -> None:
+    """Five wrong codes send you back to the password; the account limit still holds."""
+    services.totp_start(user=hq)
+    with override_settings(LOGIN_RATE_LIMIT=6):
+        for _ in range(2):
+            client.post("/console/login/", {"username": "hq", "password": PASSWORD})
+            for _ in range(3):
+                client.post("/console/login/verify/", {"code": "000000"})
+        response = client.post("/console/login/", {"username": "hq", "password": PASSWORD})
+        assert response.status_code == 429

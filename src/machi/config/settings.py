@@ -41,8 +41,8 @@ def _secret_key(folder: Path) -> str:
     """
     configured = os.environ.get("MACHI_SECRET_KEY")
     if configured:
-        if len(configured) < 32:
-            raise ImproperlyConfigured("MACHI_SECRET_KEY must be at least 32 characters long")
+        if len(configured) < 50:
+            raise ImproperlyConfigured("MACHI_SECRET_KEY must be at least 50 characters long")
         return configured
     key_file = folder / "secret_key"
     if not key_file.exists():

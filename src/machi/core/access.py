@@ -27,6 +27,10 @@ class Policy:
     # ORM path from the record to its facility id ("id" for a Facility itself,
     # "facility_id", "opening__shelter__facility_id"…); None: not facility-bound.
     facility_path: str | None = None
+    # Records that belong to a person (a job they started): any staff member may do
+    # ``owner_actions`` to the records whose ``owner_path`` is their own user id.
+    owner_path: str | None = None
+    owner_actions: frozenset[Action] = frozenset()
 
 
 _POLICIES: dict[str, Policy] = {}
@@ -43,13 +47,20 @@ def register(
     grants: Mapping[Role, Iterable[Action | str]],
     *,
     facility_path: str | None = None,
+    owner_path: str | None = None,
+    owner_actions: Iterable[Action | str] = (),
 ) -> None:
     """Declare who may do what to one kind of record (called from an AppConfig.ready)."""
     normalised = {
         Role(role): frozenset(Action(action) for action in actions)
         for role, actions in grants.items()
     }
-    _POLICIES[resource_of(resource)] = Policy(normalised, facility_path)
+    _POLICIES[resource_of(resource)] = Policy(
+        normalised,
+        facility_path,
+        owner_path,
+        frozenset(Action(action) for action in owner_actions),
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,8 @@ class Grants:
         return grants
 
 
-def _facility_id(record: models.Model, path: str) -> int | None:
+def _facility_id(record: models.Model, path: str) -> Any:
+    """Follow an ORM path (a__b__c) on a record: its facility id, owner id…"""
     value: Any = record
     parts = path.split("__")
     for index, part in enumerate(parts):
@@ -116,7 +128,21 @@ def may(user: Any, action: Action | str, target: models.Model | type[models.Mode
                 return True
         elif reach:
             return True
-    return False
+    return _owns(user, grants, policy, action, target)
+
+
+def _owns(
+    user: Any,
+    grants: Grants,
+    policy: Policy,
+    action: Action,
+    target: models.Model | type[models.Model] | str,
+) -> bool:
+    if policy.owner_path is None or action not in policy.owner_actions or not grants.roles:
+        return False
+    if isinstance(target, models.Model):
+        return bool(_facility_id(target, policy.owner_path) == user.pk)
+    return True
 
 
 def require(
@@ -140,9 +166,12 @@ def scope(user: Any, action: Action | str, queryset: models.QuerySet[M]) -> mode
         if role not in SCOPED_ROLES or policy.facility_path is None:
             return queryset
         reach |= grants.facility_ids.get(role, frozenset())
-    if not reach or policy.facility_path is None:
-        return queryset.none()
-    return queryset.filter(**{f"{policy.facility_path}__in": reach})
+    condition = models.Q(pk__in=[])
+    if reach and policy.facility_path is not None:
+        condition |= models.Q(**{f"{policy.facility_path}__in": reach})
+    if grants.roles and policy.owner_path is not None and action in policy.owner_actions:
+        condition |= models.Q(**{policy.owner_path: user.pk})
+    return queryset.filter(condition)
 
 
 def is_staff_member(user: Any) -> bool:

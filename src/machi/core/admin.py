@@ -14,8 +14,10 @@ from machi.core.models import (
     Area,
     AuditEvent,
     Facility,
+    Job,
     Municipality,
     RoleAssignment,
+    TotpDevice,
     User,
 )
 from machi.core.roles import Action
@@ -111,4 +113,28 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(TotpDevice)
+class TotpDeviceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Deleting a device is how an administrator resets a lost authenticator: the next
+    sign-in of that person enrols a new one."""
+
+    list_display = ["user", "confirmed_at"]
+    search_fields = ["user__username"]
+    fields = ["user", "confirmed_at"]
+    readonly_fields = ["user", "confirmed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "status", "done", "total", "created_by", "created_at"]
+    list_filter = ["status", "kind"]
+    readonly_fields = [f.name for f in Job._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -28,6 +28,13 @@ class StaffSessionAuth(APIKeyCookie):
     param_name = "sessionid"
     openapi_description = "A signed-in staff session (two-factor), with X-CSRFToken."
 
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # Without a session cookie this scheme does not apply: answer 401 (not a CSRF 403),
+        # so a script with a wrong bearer token learns what is really wrong.
+        if self.param_name not in request.COOKIES:
+            return None
+        return super()._get_key(request)
+
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and access.is_staff_member(user):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from machi.core import access, selectors
-from machi.core.roles import Action
+from machi.core.roles import Action, Role
 
 
 def machi(request: HttpRequest) -> dict[str, Any]:
@@ -17,4 +17,5 @@ def machi(request: HttpRequest) -> dict[str, Any]:
         "demo_mode": settings.DEMO,
         "is_staff_member": staff,
         "nav_audit": staff and access.may(user, Action.READ, "core.auditevent"),
+        "nav_admin": staff and Role.SYSADMIN in access.Grants.of(user).roles,
     }

@@ -77,7 +77,7 @@ def validate(raw: str | int) -> str:
 
 @cache
 def _registry() -> dict[str, LocalGovernment]:
-    # Municipality list from code4fukui/localgovjp (CC0), see core/data/SOURCES.md.
+    # Municipality list from code4fukui/localgovjp (CC0), see core/demo/SOURCES.md.
     text = resources.files("machi.core").joinpath("data/localgovjp.csv").read_text("utf-8-sig")
     registry: dict[str, LocalGovernment] = {}
     for row in csv.DictReader(text.splitlines()):

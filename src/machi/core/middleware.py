@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -41,12 +42,18 @@ class RequestContextMiddleware:
             context.set_user(user)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
 CSP = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data: https://cyberjapandata.gsi.go.jp",
+        # Map tiles come from wherever MACHI_TILE_URL points (国土地理院 by default).
+        f"img-src 'self' data: {_origin(settings.MACHI_TILE_URL)}".strip(),
         "font-src 'self'",
         "connect-src 'self'",
         "object-src 'none'",

@@ -10,7 +10,15 @@ EVERY_STAFF_ROLE = list(Role)
 
 
 def register_core_policies() -> None:
-    from machi.core.models import ApiToken, Area, AuditEvent, Facility, Municipality, User
+    from machi.core.models import (
+        ApiToken,
+        Area,
+        AuditEvent,
+        Facility,
+        Job,
+        Municipality,
+        User,
+    )
 
     public_reference = dict.fromkeys(EVERY_STAFF_ROLE, READ)
     access.register(Municipality, {**public_reference, Role.SYSADMIN: {Action.READ, Action.UPDATE}})
@@ -30,3 +38,10 @@ def register_core_policies() -> None:
     access.register(ApiToken, {Role.SYSADMIN: access.ALL_ACTIONS, Role.AUDITOR: READ})
     # The audit log is read by auditors; administrators may read it too, nobody edits it.
     access.register(AuditEvent, {Role.AUDITOR: {Action.READ, Action.EXPORT}, Role.SYSADMIN: READ})
+    # Jobs: whoever started one follows it and downloads its result; administrators see all.
+    access.register(
+        Job,
+        {Role.SYSADMIN: {Action.READ}},
+        owner_path="created_by_id",
+        owner_actions={Action.READ, Action.EXPORT},
+    )

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 
 from machi.core import access
 from machi.core.models import Area, AuditEvent, Facility, Job, Municipality
-from machi.core.roles import Action, Role
+from machi.core.roles import Action
 
 
 def municipality_current() -> Municipality | None:
@@ -76,6 +76,4 @@ def audit_object_types() -> list[str]:
 
 def jobs_for(user: Any) -> QuerySet[Job]:
     """Jobs a user may follow: their own; administrators see every job."""
-    if Role.SYSADMIN in access.Grants.of(user).roles:
-        return Job.objects.all()
-    return Job.objects.filter(created_by=user)
+    return access.scope(user, Action.READ, Job.objects.all())

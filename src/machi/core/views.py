@@ -157,6 +157,14 @@ def login_verify(request: HttpRequest) -> HttpResponse:
     device = services.totp_start(user=user)
     form = TotpForm(request.POST or None)
     status = 200
+    if request.method == "POST" and ratelimit.exceeded(
+        "login-user",
+        user.get_username().lower(),
+        limit=settings.LOGIN_RATE_LIMIT,
+        window=settings.LOGIN_RATE_WINDOW,
+    ):
+        request.session.pop(PENDING_KEY, None)
+        return redirect("core:login")
     if request.method == "POST":
         status = 400
         if form.is_valid() and services.totp_verify(device=device, code=form.cleaned_data["code"]):
@@ -165,6 +173,12 @@ def login_verify(request: HttpRequest) -> HttpResponse:
             auth.login(request, user)
             services.audit_record(action=Action.LOGIN, record=user, actor=user)
             return HttpResponseRedirect(pending["next"])
+        ratelimit.hit(
+            "login-user",
+            user.get_username().lower(),
+            limit=settings.LOGIN_RATE_LIMIT,
+            window=settings.LOGIN_RATE_WINDOW,
+        )
         pending["attempts"] += 1
         if pending["attempts"] >= TOTP_ATTEMPTS:
             request.session.pop(PENDING_KEY, None)
@@ -221,7 +235,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "roles": roles,
             "scoped_facilities": scoped,
             "can_read_audit": access.may(request.user, Action.READ, AuditEvent),
-            "can_admin": request.user.is_staff,
+            "can_admin": Role.SYSADMIN in grants.roles,
             "facility_count": selectors.facilities_for(request.user).count(),
             "now": timezone.localtime(),
         },
@@ -326,6 +340,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 @staff_required
 def job_download(request: HttpRequest, job_id: str) -> FileResponse:
     job = _own_job(request, job_id)
+    access.require(request.user, Action.EXPORT, job)
     path = exports.export_path(job)
     if job.status != JobStatus.SUCCEEDED or not path.exists():
         raise Http404("no file for this job")

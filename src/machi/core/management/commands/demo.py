@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from typing import Any
 
 import pyotp
@@ -11,6 +12,12 @@ from django.core.management.base import BaseCommand
 from machi.core.demo import DEMO_PASSWORD, load_demo_city
 from machi.core.management import processes
 from machi.core.models import TotpDevice
+
+
+def pad(text: str, width: int) -> str:
+    """Left-align in a terminal, where East Asian wide characters take two columns."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - used)
 
 
 class Command(BaseCommand):
@@ -37,7 +44,7 @@ class Command(BaseCommand):
         for user in city.staff:
             roles = ", ".join(a.get_role_display() for a in user.role_assignments.all())
             secret = TotpDevice.objects.get(user=user).secret
-            self.stdout.write(f"    {user.username:<9} {roles:<44} TOTP key {secret}")
+            self.stdout.write(f"    {user.username:<9} {pad(roles, 44)} TOTP key {secret}")
         self.stdout.write(
             "  Second step: the demo shows the current 6-digit code on the page; or add the\n"
             '  TOTP key to an authenticator app (or run: python -c "import pyotp;'
