@@ -69,12 +69,8 @@ def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
 
 
 def portal_home(request: HttpRequest) -> HttpResponse:
-    shelters = selectors.facilities_public(shelters_only=True)
-    return render(
-        request,
-        "core/portal_home.html",
-        {"shelter_count": shelters.filter(is_shelter=True).count()},
-    )
+    shelter_count = selectors.facilities_public().filter(is_shelter=True).count()
+    return render(request, "core/portal_home.html", {"shelter_count": shelter_count})
 
 
 def portal_shelters(request: HttpRequest) -> HttpResponse:
