@@ -97,3 +97,7 @@ def test_demo_areas_come_from_addresses(db: None) -> None:
     load_demo_city()
     names = set(Facility.objects.exclude(area=None).values_list("area__name", flat=True))
     assert {"上戸田", "下戸田", "新曽", "美女木"} <= names
+
+
+def test_migrations_match_the_models(db: None) -> None:
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)

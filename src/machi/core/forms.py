@@ -5,6 +5,7 @@ from typing import Any, cast
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from machi.core.models import record_type_label
 from machi.core.roles import Action
 
 
@@ -24,8 +25,7 @@ class LoginForm(forms.Form):
 class TotpForm(forms.Form):
     code = forms.CharField(
         label=_("6-digit code from your authenticator app"),
-        min_length=6,
-        max_length=8,
+        max_length=16,
         widget=forms.TextInput(
             attrs={
                 "autocomplete": "one-time-code",
@@ -61,7 +61,8 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args: Any, object_types: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = cast(forms.ChoiceField, self.fields["object_type"])
-        field.choices = [("", _("All")), *((name, name) for name in object_types)]
+        labelled = sorted((record_type_label(name), name) for name in object_types)
+        field.choices = [("", _("All")), *((name, label) for label, name in labelled)]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -58,14 +58,14 @@ class Area(models.Model):
 
 
 class FacilityKind(models.TextChoices):
-    SHELTER = "shelter", _("Designated shelter (指定避難所)")
+    SHELTER = "shelter", _("Designated shelter")
     EVACUATION_SITE = (
         "evacuation_site",
-        _("Designated emergency evacuation site (指定緊急避難場所)"),
+        _("Designated emergency evacuation site"),
     )
-    WELFARE_SHELTER = "welfare_shelter", _("Welfare shelter (福祉避難所)")
-    WIFI_SITE = "wifi_site", _("Public Wi-Fi site (公衆無線LAN)")
-    OFFICE = "office", _("City office (庁舎・窓口)")
+    WELFARE_SHELTER = "welfare_shelter", _("Welfare shelter")
+    WIFI_SITE = "wifi_site", _("Public Wi-Fi site")
+    OFFICE = "office", _("City office")
 
 
 class Facility(models.Model):
@@ -86,11 +86,11 @@ class Facility(models.Model):
     )
     latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True)
     longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True)
-    is_shelter = models.BooleanField(_("designated shelter (指定避難所)"), default=False)
+    is_shelter = models.BooleanField(_("designated shelter"), default=False)
     is_evacuation_site = models.BooleanField(
-        _("designated emergency evacuation site (指定緊急避難場所)"), default=False
+        _("designated emergency evacuation site"), default=False
     )
-    is_welfare_shelter = models.BooleanField(_("welfare shelter (福祉避難所)"), default=False)
+    is_welfare_shelter = models.BooleanField(_("welfare shelter"), default=False)
     is_wifi_site = models.BooleanField(_("public Wi-Fi site"), default=False)
     is_office = models.BooleanField(_("city office"), default=False)
     source = models.CharField(_("source"), max_length=128, blank=True)
@@ -182,6 +182,23 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
+CHANNELS = {
+    "web": _("web page"),
+    "api": _("API"),
+    "cli": _("command line"),
+    "task": _("background job"),
+}
+
+
+def record_type_label(label: str) -> str:
+    from django.apps import apps
+
+    try:
+        return str(apps.get_model(label)._meta.verbose_name)
+    except (LookupError, ValueError):
+        return label
+
+
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def update(self, **kwargs: Any) -> int:
         raise PermissionError("the audit log is append-only")
@@ -227,6 +244,15 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionError("the audit log is append-only")
+
+    @property
+    def object_type_label(self) -> str:
+        """The record type as people call it (施設, 職員…), or the raw label if unknown."""
+        return record_type_label(self.object_type)
+
+    @property
+    def channel_label(self) -> str:
+        return str(CHANNELS.get(self.channel, self.channel))
 
 
 class JobStatus(models.TextChoices):

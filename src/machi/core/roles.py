@@ -5,12 +5,12 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    HQ = "hq", _("Disaster headquarters (本部)")
-    SHELTER_STAFF = "shelter_staff", _("Shelter staff (避難所職員)")
-    COUNTER = "counter", _("Counter staff (窓口職員)")
-    WIFI_ADMIN = "wifi_admin", _("Wi-Fi administrator (Wi-Fi管理者)")
-    AUDITOR = "auditor", _("Auditor (監査)")
-    SYSADMIN = "sysadmin", _("System administrator (システム管理者)")
+    HQ = "hq", _("Disaster headquarters")
+    SHELTER_STAFF = "shelter_staff", _("Shelter staff")
+    COUNTER = "counter", _("Counter staff")
+    WIFI_ADMIN = "wifi_admin", _("Wi-Fi administrator")
+    AUDITOR = "auditor", _("Auditor")
+    SYSADMIN = "sysadmin", _("System administrator")
 
 
 # Roles whose rights reach only the facilities listed on the assignment.
