@@ -1,4 +1,4 @@
-"""Japanese first: every string has a Japanese translation, and the compiled catalogue is current."""
+"""Japanese first: every string is translated, and the compiled catalogue is current."""
 
 import gettext
 import re
