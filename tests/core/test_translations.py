@@ -29,6 +29,8 @@ def test_every_string_has_a_japanese_translation() -> None:
     missing = [msgid for msgid, msgstr in entries[1:] if not msgstr]
     assert len(entries) > 100
     assert missing == [], "untranslated: run `make messages` and translate"
+    text = (LOCALE / "ja" / "LC_MESSAGES" / "django.po").read_text("utf-8")
+    assert "#, fuzzy" not in text, "a fuzzy translation is not compiled: check and unmark it"
 
 
 def test_the_compiled_catalogue_matches_the_po_file() -> None:

@@ -47,7 +47,7 @@ def audit_export(run: jobs.JobRun, language: str = "ja", **params: Any) -> dict[
     with translation.override(language):
         header = [
             _("Time"), _("Actor"), _("Action"), _("Record type"), _("Record id"), _("Record"),
-            _("Address"), _("Channel"), _("Request id"),
+            _("IP address"), _("Channel"), _("Request id"),
         ]  # fmt: skip
     path = export_path(job)
     partial = path.with_suffix(".part")

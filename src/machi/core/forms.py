@@ -50,7 +50,7 @@ class AuditFilterForm(forms.Form):
     )
     object_type = forms.ChoiceField(label=_("Record type"), required=False)
     object_id = forms.CharField(label=_("Record id"), required=False, max_length=64)
-    ip_address = forms.GenericIPAddressField(label=_("Address"), required=False)
+    ip_address = forms.GenericIPAddressField(label=_("IP address"), required=False)
     since = forms.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
