@@ -121,8 +121,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the worker read while one of them writes; IMMEDIATE
-    # transactions avoid "database is locked" upgrades from read to write locks.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # transactions avoid "database is locked" upgrades from read to write locks. Connections
+    # are kept (CONN_MAX_AGE) so the PRAGMAs run once per process, not once per request.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
             "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
