@@ -14,6 +14,8 @@ from machi.core.models import Facility, Municipality, User
 from machi.core.roles import Role
 from tests.core.factories import FacilityFactory, MunicipalityFactory, StaffFactory
 
+pytest_plugins = ["tests.shelters.fixtures"]
+
 PASSWORD = "correct-horse-battery-staple"
 
 

@@ -9,6 +9,8 @@ from ninja.throttling import AnonRateThrottle, AuthRateThrottle
 from machi.core import problems
 from machi.core.api import router as core_router
 from machi.core.auth import BearerTokenAuth, StaffSessionAuth
+from machi.emergency.api import router as emergency_router
+from machi.shelters.api import router as shelters_router
 
 api = NinjaAPI(
     title="Machi API",
@@ -28,3 +30,5 @@ api = NinjaAPI(
 )
 problems.install(api)
 api.add_router("/", core_router)
+api.add_router("/", emergency_router)
+api.add_router("/", shelters_router)

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "ninja",
     "machi.core",
+    "machi.emergency",
+    "machi.shelters",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "machi.core.context_processors.machi",
+                "machi.emergency.context_processors.phase",
             ],
         },
     },
@@ -227,6 +230,13 @@ MACHI_TILE_ATTRIBUTION = os.environ.get(
     "MACHI_TILE_ATTRIBUTION",
     '<a href="https://maps.gsi.go.jp/development/ichiran.html">国土地理院</a>',
 )
+
+# What other rooms do when a disaster is declared or ended (see emergency/responders.py).
+MACHI_RESPONDERS = [
+    "machi.shelters.responders.respond",
+]
+# Open every suitable shelter at once on a declaration, instead of proposing them to HQ.
+MACHI_SHELTERS_OPEN_ON_DECLARE = env_bool("MACHI_SHELTERS_OPEN_ON_DECLARE")
 
 LOGGING = {
     "version": 1,

@@ -105,6 +105,17 @@ def _facility_id(record: models.Model, path: str) -> Any:
     return None
 
 
+def _reaches(record: models.Model, path: str, reach: frozenset[int]) -> bool:
+    """Does the record lead to one of these facilities? Paths through reverse relations
+    (a person's check-ins) may lead to several, so those are asked of the database."""
+    try:
+        return _facility_id(record, path) in reach
+    except AttributeError:
+        pass
+    manager = type(record)._default_manager
+    return manager.filter(pk=record.pk, **{f"{path}__in": reach}).exists()
+
+
 def may(user: Any, action: Action | str, target: models.Model | type[models.Model] | str) -> bool:
     """True when ``user`` may do ``action`` to ``target``.
 
@@ -124,7 +135,7 @@ def may(user: Any, action: Action | str, target: models.Model | type[models.Mode
             return True
         reach = grants.facility_ids.get(role, frozenset())
         if isinstance(target, models.Model):
-            if _facility_id(target, policy.facility_path) in reach:
+            if _reaches(target, policy.facility_path, reach):
                 return True
         elif reach:
             return True
@@ -171,7 +182,11 @@ def scope(user: Any, action: Action | str, queryset: models.QuerySet[M]) -> mode
         condition |= models.Q(**{f"{policy.facility_path}__in": reach})
     if grants.roles and policy.owner_path is not None and action in policy.owner_actions:
         condition |= models.Q(**{policy.owner_path: user.pk})
-    return queryset.filter(condition)
+    filtered = queryset.filter(condition)
+    # A path through a reverse relation (a person's check-ins) can repeat rows.
+    return (
+        filtered.distinct() if policy.facility_path and "__" in policy.facility_path else filtered
+    )
 
 
 def is_staff_member(user: Any) -> bool:

@@ -100,3 +100,9 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(Http404, on_missing)
     api.add_exception_handler(ObjectDoesNotExist, on_missing)
     api.add_exception_handler(Exception, on_error)
+
+
+def invalid(field: str, message: str, *, where: str = "body.payload") -> ValidationError:
+    """A field-level 422 raised by a view after parsing (a rule the schema cannot express)."""
+    location = tuple(f"{where}.{field}".split(".")) if field else tuple(where.split("."))
+    return ValidationError([{"loc": location, "msg": message, "type": "value_error"}])

@@ -1,0 +1,235 @@
+"""Reads of the shelters room: public status, dashboards, rosters, search."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from machi.core import access, japanese
+from machi.core.roles import Action
+from machi.emergency import selectors as emergency_selectors
+from machi.emergency.models import Disaster
+from machi.shelters.models import (
+    Checkin,
+    Household,
+    Opening,
+    OpeningStatus,
+    Person,
+    Shelter,
+    SupplyRequest,
+    SupplyStatus,
+)
+
+# Crowding levels on the public page: 空きあり below 80% of capacity, 混雑 from 80%, 満員 at
+# 100% or when staff say so.
+CROWDED_AT = 0.8
+CROWDING = {"vacant": _("Space available"), "crowded": _("Crowded"), "full": _("Full")}
+PRESENT = Q(checked_out_at__isnull=True)
+
+
+def crowding(opening: Opening) -> str:
+    if opening.status == OpeningStatus.FULL:
+        return "full"
+    if not opening.capacity:
+        return "vacant"
+    ratio = opening.occupancy / opening.capacity
+    if ratio >= 1:
+        return "full"
+    return "crowded" if ratio >= CROWDED_AT else "vacant"
+
+
+def disaster_for(disaster_id: int | None) -> Disaster | None:
+    if disaster_id is not None:
+        return Disaster.objects.filter(pk=disaster_id).first()
+    return emergency_selectors.disaster_current()
+
+
+def openings_live(disaster: Disaster | None) -> QuerySet[Opening]:
+    """Openings of the disaster that residents may go to (open or full)."""
+    if disaster is None:
+        return Opening.objects.none()
+    return (
+        Opening.objects.filter(
+            disaster=disaster, status__in=[OpeningStatus.OPEN, OpeningStatus.FULL]
+        )
+        .select_related("shelter__facility")
+        .order_by("shelter__facility__name_kana", "shelter__facility__name")
+    )
+
+
+@dataclass(frozen=True)
+class PublicStatus:
+    """What a resident's phone shows of an open shelter: no personal data at all."""
+
+    shelter_id: int
+    name: str
+    address: str
+    latitude: Any
+    longitude: Any
+    status: str
+    crowding: str
+    crowding_label: str
+    updated_at: dt.datetime
+
+
+def public_status(disaster: Disaster | None) -> list[PublicStatus]:
+    result = []
+    for opening in openings_live(disaster):
+        level = crowding(opening)
+        facility = opening.shelter.facility
+        result.append(
+            PublicStatus(
+                shelter_id=opening.shelter_id,
+                name=facility.name,
+                address=facility.address,
+                latitude=facility.latitude,
+                longitude=facility.longitude,
+                status=opening.status,
+                crowding=level,
+                crowding_label=str(CROWDING[level]),
+                updated_at=opening.updated_at,
+            )
+        )
+    return result
+
+
+def shelters_with_openings(disaster: Disaster | None) -> list[tuple[Shelter, Opening | None]]:
+    shelters = list(Shelter.objects.select_related("facility").order_by("facility__name_kana"))
+    openings = {}
+    if disaster is not None:
+        openings = {o.shelter_id: o for o in Opening.objects.filter(disaster=disaster)}
+    return [(shelter, openings.get(shelter.pk)) for shelter in shelters]
+
+
+@dataclass(frozen=True)
+class DashboardRow:
+    opening: Opening
+    needs: int
+    conflicts: int
+    open_requests: int
+
+    @property
+    def crowding(self) -> str:
+        return crowding(self.opening)
+
+    @property
+    def percent(self) -> int | None:
+        if not self.opening.capacity:
+            return None
+        return round(self.opening.occupancy * 100 / self.opening.capacity)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    disaster: Disaster
+    rows: list[DashboardRow]
+    present: int
+    capacity: int
+    needs: int
+    conflicts: int
+    open_requests: int
+    elsewhere: dict[str, int]  # people staying at home, in cars… (not at a shelter)
+
+
+def hq_dashboard(disaster: Disaster) -> Dashboard:
+    """Every opening with its counts, in a fixed number of queries whatever the size."""
+    openings = list(
+        Opening.objects.filter(disaster=disaster)
+        .exclude(status=OpeningStatus.CLOSED)
+        .select_related("shelter__facility")
+        .order_by("shelter__facility__name_kana", "shelter__facility__name")
+    )
+    present = Checkin.objects.filter(PRESENT, disaster=disaster)
+    needs = dict(
+        present.exclude(person__needs=[])
+        .values_list("opening_id")
+        .annotate(n=Count("id"))
+        .values_list("opening_id", "n")
+    )
+    conflicts = dict(
+        present.filter(conflict=True)
+        .values_list("opening_id")
+        .annotate(n=Count("id"))
+        .values_list("opening_id", "n")
+    )
+    requests = dict(
+        SupplyRequest.objects.filter(
+            opening__disaster=disaster,
+            status__in=[SupplyStatus.REQUESTED, SupplyStatus.APPROVED],
+        )
+        .values_list("opening_id")
+        .annotate(n=Count("id"))
+        .values_list("opening_id", "n")
+    )
+    elsewhere = dict(
+        present.filter(opening__isnull=True)
+        .values_list("stay_type")
+        .annotate(n=Count("id"))
+        .values_list("stay_type", "n")
+    )
+    rows = [
+        DashboardRow(o, needs.get(o.pk, 0), conflicts.get(o.pk, 0), requests.get(o.pk, 0))
+        for o in openings
+    ]
+    return Dashboard(
+        disaster=disaster,
+        rows=rows,
+        present=sum(o.occupancy for o in openings),
+        capacity=sum(o.capacity or 0 for o in openings),
+        needs=sum(needs.values()),
+        conflicts=sum(conflicts.values()),
+        open_requests=sum(requests.values()),
+        elsewhere=elsewhere,
+    )
+
+
+def openings_for(user: Any, disaster: Disaster | None) -> QuerySet[Opening]:
+    """The openings a member of staff works with (shelter staff: only theirs)."""
+    if disaster is None:
+        return Opening.objects.none()
+    return access.scope(
+        user,
+        Action.READ,
+        Opening.objects.filter(disaster=disaster).select_related("shelter__facility"),
+    )
+
+
+def roster(user: Any, opening: Opening) -> QuerySet[Checkin]:
+    """People present at a shelter, for those allowed to see them."""
+    queryset = Checkin.objects.filter(PRESENT, opening=opening).select_related("person__household")
+    return access.scope(user, Action.READ, queryset).order_by(
+        "person__kana_key", "person__family_name"
+    )
+
+
+def persons_search(
+    user: Any, *, query: str = "", birth_date: dt.date | None = None, limit: int = 50
+) -> list[Person]:
+    """Find people by name or reading (and birth date): those the user may see, and those
+    registered but not staying anywhere yet (so shelter staff can check them in)."""
+    if not query and birth_date is None:
+        return []
+    visible = access.scope(user, Action.READ, Person.objects.all())
+    unplaced = Person.objects.exclude(checkins__checked_out_at__isnull=True)
+    queryset = Person.objects.filter(
+        Q(pk__in=visible.values("pk")) | Q(pk__in=unplaced.values("pk"))
+    )
+    if query:
+        key = japanese.kana_key(query)
+        text = japanese.normalize(query)
+        queryset = queryset.filter(
+            Q(kana_key__startswith=key)
+            | Q(family_name__startswith=text)
+            | Q(given_name__startswith=text)
+        )
+    if birth_date is not None:
+        queryset = queryset.filter(birth_date=birth_date)
+    return list(queryset.select_related("household").order_by("kana_key")[:limit])
+
+
+def household_by_code(code: str) -> Household | None:
+    return Household.objects.filter(code=code.strip()).prefetch_related("members").first()

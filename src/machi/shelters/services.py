@@ -1,0 +1,443 @@
+"""Writes of the shelters room: openings, evacuee registration, check-in and check-out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from machi.core import context, japanese
+from machi.core import services as core_services
+from machi.core.roles import Action
+from machi.emergency.models import Disaster
+from machi.shelters.models import (
+    CONSENT_ITEMS,
+    STAYS_AT_A_SHELTER,
+    Allergen,
+    Checkin,
+    CheckinEvent,
+    CheckinEventKind,
+    CheckinSource,
+    Household,
+    Need,
+    Opening,
+    OpeningEvent,
+    OpeningStatus,
+    Person,
+    Sex,
+    Shelter,
+    StayType,
+    SupplyRequest,
+    SupplyStatus,
+)
+
+
+class ShelterError(ValueError):
+    """An operation that cannot be done; the message says why (and ``field`` where)."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _actor() -> str:
+    user = context.current().user
+    return user.get_username() if user is not None and user.is_authenticated else ""
+
+
+# --- Openings (開設) --------------------------------------------------------------------------
+
+
+def _event(opening: Opening, status: str, note: str = "") -> None:
+    OpeningEvent.objects.create(opening=opening, status=status, actor=_actor(), note=note)
+
+
+def shelters_suitable(disaster: Disaster) -> list[Shelter]:
+    """Designated shelters that suit the disaster's hazards.
+
+    A shelter with no hazard information (GSI's 指定避難所 list has none) is proposed too:
+    HQ decides. A shelter marked for other hazards only is not.
+    """
+    hazards = set(disaster.hazards)
+    shelters = Shelter.objects.select_related("facility").filter(facility__is_shelter=True)
+    return [s for s in shelters if not s.hazards or hazards & set(s.hazards)]
+
+
+@transaction.atomic
+def openings_propose(*, disaster: Disaster) -> list[Opening]:
+    """Prepare (開設準備) every suitable shelter; open them at once if the city says so."""
+    status = (
+        OpeningStatus.OPEN if settings.MACHI_SHELTERS_OPEN_ON_DECLARE else OpeningStatus.PREPARING
+    )
+    proposed = []
+    for shelter in shelters_suitable(disaster):
+        opening, created = Opening.objects.get_or_create(
+            shelter=shelter,
+            disaster=disaster,
+            defaults={"status": status, "capacity": shelter.capacity},
+        )
+        if created:
+            if status == OpeningStatus.OPEN:
+                opening.opened_at = timezone.now()
+                opening.save(update_fields=["opened_at"])
+            _event(opening, status, note="proposed on declaration")
+        proposed.append(opening)
+    return proposed
+
+
+@transaction.atomic
+def opening_open(*, shelter: Shelter, disaster: Disaster) -> Opening:
+    """Open a shelter for a disaster (HQ's confirmation, or a shelter opened by hand)."""
+    if not disaster.is_active:
+        raise ShelterError(f"{disaster} has ended", field="disaster_id")
+    opening, _ = Opening.objects.select_for_update().get_or_create(
+        shelter=shelter, disaster=disaster, defaults={"capacity": shelter.capacity}
+    )
+    if opening.status in {OpeningStatus.OPEN, OpeningStatus.FULL}:
+        return opening
+    opening.status = OpeningStatus.OPEN
+    opening.opened_at = opening.opened_at or timezone.now()
+    opening.closed_at = None
+    opening.save(update_fields=["status", "opened_at", "closed_at", "updated_at"])
+    _event(opening, OpeningStatus.OPEN)
+    core_services.audit_record(action=Action.UPDATE, record=opening, detail={"status": "open"})
+    _refresh_full(opening)
+    return opening
+
+
+@transaction.atomic
+def opening_close(*, opening: Opening, note: str = "") -> Opening:
+    """Close a shelter. People still checked in stay recorded until they are checked out."""
+    opening = Opening.objects.select_for_update().get(pk=opening.pk)
+    if opening.status == OpeningStatus.CLOSED:
+        return opening
+    opening.status, opening.closed_at = OpeningStatus.CLOSED, timezone.now()
+    opening.save(update_fields=["status", "closed_at", "updated_at"])
+    _event(opening, OpeningStatus.CLOSED, note)
+    core_services.audit_record(action=Action.UPDATE, record=opening, detail={"status": "closed"})
+    return opening
+
+
+@transaction.atomic
+def opening_set_full(*, opening: Opening, full: bool) -> Opening:
+    """Staff mark a shelter full (or not) by hand, whatever the count says."""
+    wanted = OpeningStatus.FULL if full else OpeningStatus.OPEN
+    current = {OpeningStatus.OPEN, OpeningStatus.FULL} - {wanted}
+    if Opening.objects.filter(pk=opening.pk, status__in=current).update(status=wanted):
+        _event(opening, wanted, note="by hand")
+    opening.refresh_from_db()
+    return opening
+
+
+def _refresh_full(opening: Opening) -> None:
+    """満員 when the count reaches capacity, open again when it drops below (race-free)."""
+    at_capacity = Q(capacity__isnull=False, occupancy__gte=F("capacity"))
+    if Opening.objects.filter(at_capacity, pk=opening.pk, status=OpeningStatus.OPEN).update(
+        status=OpeningStatus.FULL
+    ):
+        _event(opening, OpeningStatus.FULL, note="capacity reached")
+    elif (
+        Opening.objects.filter(pk=opening.pk, status=OpeningStatus.FULL)
+        .exclude(at_capacity)
+        .filter(events__note="capacity reached")
+        .exists()
+    ):
+        Opening.objects.filter(pk=opening.pk).update(status=OpeningStatus.OPEN)
+        _event(opening, OpeningStatus.OPEN, note="below capacity")
+
+
+def openings_close_for(*, disaster: Disaster) -> int:
+    closed = 0
+    for opening in Opening.objects.filter(disaster=disaster).exclude(status=OpeningStatus.CLOSED):
+        opening_close(opening=opening, note="disaster ended")
+        closed += 1
+    return closed
+
+
+# --- Registration (避難者登録) ------------------------------------------------------------------
+
+
+@dataclass
+class PersonInput:
+    family_name: str
+    given_name: str = ""
+    family_name_kana: str = ""
+    given_name_kana: str = ""
+    birth_date: dt.date | None = None
+    sex: str = ""
+    phone: str = ""
+    needs: Sequence[str] = ()
+    allergies: Sequence[str] = ()
+    needs_note: str = ""
+    language: str = ""
+    consent: dict[str, bool] = field(default_factory=dict)
+
+
+def _clean_person(data: PersonInput, index: int) -> dict[str, Any]:
+    where = f"members[{index}]."
+    family = japanese.normalize(data.family_name)
+    if not family:
+        raise ShelterError("the family name is required", field=where + "family_name")
+    if data.birth_date and data.birth_date > timezone.localdate():
+        raise ShelterError("the date of birth is in the future", field=where + "birth_date")
+    for name, values, allowed in (
+        ("needs", data.needs, Need.values),
+        ("allergies", data.allergies, Allergen.values),
+    ):
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise ShelterError(f"unknown {name}: {', '.join(unknown)}", field=where + name)
+    if data.sex and data.sex not in Sex.values:
+        raise ShelterError(f"unknown sex {data.sex!r}", field=where + "sex")
+    unknown_consent = sorted(set(data.consent) - set(CONSENT_ITEMS))
+    if unknown_consent:
+        raise ShelterError(f"unknown consent items: {unknown_consent}", field=where + "consent")
+    family_kana = japanese.to_katakana(japanese.normalize(data.family_name_kana))
+    given_kana = japanese.to_katakana(japanese.normalize(data.given_name_kana))
+    return {
+        "family_name": family,
+        "given_name": japanese.normalize(data.given_name),
+        "family_name_kana": family_kana,
+        "given_name_kana": given_kana,
+        "kana_key": japanese.kana_key(family_kana + given_kana),
+        "birth_date": data.birth_date,
+        "sex": data.sex,
+        "phone": japanese.normalize(data.phone),
+        "needs": sorted(set(data.needs)),
+        "allergies": sorted(set(data.allergies)),
+        "needs_note": data.needs_note.strip()[:300],
+        "language": data.language.strip()[:16],
+        "consent": {item: bool(data.consent.get(item)) for item in CONSENT_ITEMS},
+    }
+
+
+@transaction.atomic
+def household_register(
+    *,
+    members: Sequence[PersonInput],
+    disaster: Disaster | None,
+    address: str = "",
+    phone: str = "",
+    pets: str = "",
+    self_registered: bool = False,
+) -> Household:
+    """Register a household and its members; nothing is saved if any member is invalid."""
+    if not members:
+        raise ShelterError("register at least one person", field="members")
+    cleaned = [_clean_person(member, index) for index, member in enumerate(members)]
+    household = Household.objects.create(
+        disaster=disaster,
+        address=japanese.normalize(address),
+        phone=japanese.normalize(phone),
+        pets=pets.strip()[:200],
+        code=secrets.token_urlsafe(12),
+        self_registered=self_registered,
+    )
+    Person.objects.bulk_create(
+        [Person(household=household, address=household.address, **values) for values in cleaned]
+    )
+    if not self_registered:
+        core_services.audit_record(action=Action.CREATE, record=household)
+    return household
+
+
+# --- Check-in and check-out (入退所) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    checkin: Checkin
+    created: bool
+
+
+def _member_checkin_id(checkin_id: uuid.UUID, person: Person) -> uuid.UUID:
+    """One client id for a household check-in → a stable id per member (replay-safe)."""
+    return uuid.uuid5(checkin_id, str(person.pk))
+
+
+@transaction.atomic
+def checkin_create(
+    *,
+    checkin_id: uuid.UUID,
+    person: Person,
+    disaster: Disaster,
+    opening: Opening | None,
+    stay_type: str = StayType.SHELTER,
+    source: str = CheckinSource.STAFF,
+    device: str = "",
+    at: dt.datetime | None = None,
+) -> CheckinResult:
+    """Record that a person stays somewhere. Replaying the same id returns the first record."""
+    existing = Checkin.objects.filter(pk=checkin_id).first()
+    if existing is not None:
+        same = existing.person_id == person.pk and existing.opening_id == (
+            opening.pk if opening else None
+        )
+        if not same:
+            raise ShelterError("this id belongs to another check-in", field="id")
+        return CheckinResult(existing, created=False)
+    stay = StayType(stay_type)
+    if stay in STAYS_AT_A_SHELTER and opening is None:
+        raise ShelterError("a stay at a shelter needs the shelter", field="shelter_id")
+    if opening is not None:
+        if opening.disaster_id != disaster.pk:
+            raise ShelterError("the shelter is not open for this disaster", field="shelter_id")
+        if opening.status not in {OpeningStatus.OPEN, OpeningStatus.FULL}:
+            raise ShelterError("the shelter is not open", field="shelter_id")
+    others = Checkin.objects.filter(person=person, checked_out_at__isnull=True)
+    if opening is not None:
+        same_place = others.filter(opening=opening).first()
+        if same_place is not None:
+            return CheckinResult(same_place, created=False)  # already here: nothing to do
+    checkin = Checkin.objects.create(
+        id=checkin_id,
+        person=person,
+        disaster=disaster,
+        opening=opening,
+        stay_type=stay,
+        source=CheckinSource(source),
+        device=device[:64],
+        recorded_by=_actor(),
+        checked_in_at=at or timezone.now(),
+    )
+    CheckinEvent.objects.create(
+        checkin=checkin, kind=CheckinEventKind.IN, actor=_actor(), at=checkin.checked_in_at
+    )
+    if opening is not None:
+        # Present at two shelters at once: flag both stays for HQ (a duplicate or a move
+        # nobody recorded), never silently pick one.
+        elsewhere = others.exclude(opening=opening).exclude(opening__isnull=True)
+        if elsewhere.update(conflict=True):
+            Checkin.objects.filter(pk=checkin.pk).update(conflict=True)
+            checkin.conflict = True
+        Opening.objects.filter(pk=opening.pk).update(occupancy=F("occupancy") + 1)
+        _refresh_full(opening)
+    core_services.audit_record(action=Action.CREATE, record=checkin)
+    return CheckinResult(checkin, created=True)
+
+
+def checkin_household(
+    *,
+    checkin_id: uuid.UUID,
+    household: Household,
+    disaster: Disaster,
+    opening: Opening | None,
+    stay_type: str = StayType.SHELTER,
+    source: str = CheckinSource.QR,
+    device: str = "",
+) -> list[CheckinResult]:
+    with transaction.atomic():
+        return [
+            checkin_create(
+                checkin_id=_member_checkin_id(checkin_id, person),
+                person=person,
+                disaster=disaster,
+                opening=opening,
+                stay_type=stay_type,
+                source=source,
+                device=device,
+            )
+            for person in household.members.order_by("created_at", "pk")
+        ]
+
+
+@transaction.atomic
+def checkout(*, checkin: Checkin, at: dt.datetime | None = None, note: str = "") -> Checkin:
+    """End a stay. Checking out twice changes nothing."""
+    when = at or timezone.now()
+    if not Checkin.objects.filter(pk=checkin.pk, checked_out_at__isnull=True).update(
+        checked_out_at=when
+    ):
+        checkin.refresh_from_db()
+        return checkin
+    CheckinEvent.objects.create(
+        checkin=checkin, kind=CheckinEventKind.OUT, actor=_actor(), at=when, note=note
+    )
+    if checkin.opening_id is not None:
+        Opening.objects.filter(pk=checkin.opening_id).update(occupancy=F("occupancy") - 1)
+        _refresh_full(Opening(pk=checkin.opening_id))
+    core_services.audit_record(action=Action.UPDATE, record=checkin, detail={"checked_out": True})
+    checkin.refresh_from_db()
+    return checkin
+
+
+@transaction.atomic
+def transfer(*, checkin: Checkin, to_opening: Opening, new_id: uuid.UUID) -> CheckinResult:
+    """Move a person to another shelter: check out here, check in there, one history."""
+    if checkin.checked_out_at is not None:
+        raise ShelterError("this stay has already ended", field="checkin_id")
+    checkout(checkin=checkin, note=f"transfer to {to_opening.shelter}")
+    CheckinEvent.objects.create(
+        checkin=checkin, kind=CheckinEventKind.TRANSFER, actor=_actor(), note=str(new_id)
+    )
+    return checkin_create(
+        checkin_id=new_id,
+        person=checkin.person,
+        disaster=checkin.disaster,
+        opening=to_opening,
+        stay_type=checkin.stay_type,
+        source=CheckinSource.STAFF,
+    )
+
+
+def opening_recount(*, opening: Opening) -> int:
+    """Recount the people present from the check-ins (repairs the counter if ever needed)."""
+    present = Checkin.objects.filter(opening=opening, checked_out_at__isnull=True).count()
+    Opening.objects.filter(pk=opening.pk).update(occupancy=present)
+    _refresh_full(opening)
+    return present
+
+
+# --- Supplies (物資) ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def supply_request(
+    *, opening: Opening, category: str, item: str, quantity: int, unit: str = "", note: str = ""
+) -> SupplyRequest:
+    if quantity <= 0:
+        raise ShelterError("the quantity must be at least 1", field="quantity")
+    if not item.strip():
+        raise ShelterError("say what is needed", field="item")
+    request = SupplyRequest.objects.create(
+        opening=opening,
+        category=category,
+        item=item.strip()[:100],
+        quantity=quantity,
+        unit=unit.strip()[:16],
+        note=note.strip()[:300],
+        requested_by=_actor(),
+    )
+    core_services.audit_record(action=Action.CREATE, record=request)
+    return request
+
+
+SUPPLY_NEXT = {
+    SupplyStatus.REQUESTED: {SupplyStatus.APPROVED, SupplyStatus.CANCELLED},
+    SupplyStatus.APPROVED: {SupplyStatus.DELIVERED, SupplyStatus.CANCELLED},
+}
+
+
+@transaction.atomic
+def supply_advance(*, request: SupplyRequest, status: str) -> SupplyRequest:
+    """requested → approved → delivered (or cancelled); no step back, no skipping."""
+    wanted = SupplyStatus(status)
+    if wanted not in SUPPLY_NEXT.get(SupplyStatus(request.status), set()):
+        raise ShelterError(f"a {request.status} request cannot become {wanted}", field="status")
+    request.status = wanted
+    now = timezone.now()
+    if wanted == SupplyStatus.APPROVED:
+        request.approved_at = now
+    if wanted == SupplyStatus.DELIVERED:
+        request.delivered_at = now
+    request.save()
+    core_services.audit_record(action=Action.UPDATE, record=request, detail={"status": wanted})
+    return request
