@@ -12,6 +12,8 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("console/disasters/", include("machi.emergency.urls")),
+    path("console/shelters/", include("machi.shelters.urls")),
     path("", include("machi.core.urls")),
 ]
 

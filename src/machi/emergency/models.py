@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from machi.core.hazards import Hazard
 from machi.core.models import Area
 
 
@@ -38,6 +39,10 @@ class Disaster(models.Model):
     @property
     def is_active(self) -> bool:
         return self.ended_at is None
+
+    @property
+    def hazard_labels(self) -> list[str]:
+        return [str(Hazard(h).label) for h in self.hazards if h in Hazard.values]
 
 
 class ResponderEvent(models.TextChoices):

@@ -207,6 +207,10 @@ class Person(models.Model):
     def __str__(self) -> str:
         return f"{self.family_name} {self.given_name}".strip()
 
+    @property
+    def need_labels(self) -> list[str]:
+        return [str(Need(n).label) for n in self.needs if n in Need.values]
+
 
 class CheckinSource(models.TextChoices):
     QR = "qr", _("QR code")

@@ -61,6 +61,8 @@ def register() -> None:
         },
         facility_path="opening__shelter__facility_id",
     )
+    # HQ's overview of every shelter (counts, no names).
+    access.register("shelters.dashboard", {Role.HQ: {Action.READ}})
     # The 安否情報 list: only the items each person agreed to disclose. Counter staff answer
     # the people asking after someone.
     access.register(

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from machi.core import access, japanese
@@ -214,10 +214,8 @@ def persons_search(
     if not query and birth_date is None:
         return []
     visible = access.scope(user, Action.READ, Person.objects.all())
-    unplaced = Person.objects.exclude(checkins__checked_out_at__isnull=True)
-    queryset = Person.objects.filter(
-        Q(pk__in=visible.values("pk")) | Q(pk__in=unplaced.values("pk"))
-    )
+    staying = Checkin.objects.filter(PRESENT, person=OuterRef("pk"))
+    queryset = Person.objects.filter(Q(pk__in=visible.values("pk")) | ~Exists(staying))
     if query:
         key = japanese.kana_key(query)
         text = japanese.normalize(query)
