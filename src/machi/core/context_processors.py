@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from machi.core import access, selectors
+from machi.core import access, nav, selectors
 from machi.core.roles import Action, Role
 
 
@@ -18,4 +18,5 @@ def machi(request: HttpRequest) -> dict[str, Any]:
         "is_staff_member": staff,
         "nav_audit": staff and access.may(user, Action.READ, "core.auditevent"),
         "nav_admin": staff and Role.SYSADMIN in access.Grants.of(user).roles,
+        "nav_rooms": nav.entries_for(user) if staff else [],
     }

@@ -9,6 +9,8 @@ class SheltersConfig(AppConfig):
     verbose_name = _("Shelter operations (避難所運営)")
 
     def ready(self) -> None:
+        from machi.core import nav
         from machi.shelters import policies
 
         policies.register()
+        nav.register("shelters:index", _("Shelters"), resource="shelters.opening", order=20)

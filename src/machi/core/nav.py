@@ -1,0 +1,39 @@
+"""The staff console's menu: rooms add their pages here (from AppConfig.ready), core shows
+the entries the signed-in person may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.urls import reverse
+from django.utils.functional import Promise
+
+from machi.core import access
+from machi.core.roles import Action
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    url_name: str
+    label: str | Promise
+    resource: str  # shown to those who may READ this resource
+    order: int
+
+
+_ENTRIES: list[NavEntry] = []
+
+
+def register(url_name: str, label: str | Promise, *, resource: str, order: int = 50) -> None:
+    if any(entry.url_name == url_name for entry in _ENTRIES):
+        return
+    _ENTRIES.append(NavEntry(url_name, label, resource, order))
+    _ENTRIES.sort(key=lambda entry: entry.order)
+
+
+def entries_for(user: Any) -> list[dict[str, Any]]:
+    return [
+        {"url": reverse(e.url_name), "label": e.label, "url_name": e.url_name.split(":")[-1]}
+        for e in _ENTRIES
+        if access.may(user, Action.READ, e.resource)
+    ]
