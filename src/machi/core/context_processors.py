@@ -15,6 +15,8 @@ def machi(request: HttpRequest) -> dict[str, Any]:
     return {
         "municipality": selectors.municipality_current(),
         "demo_mode": settings.DEMO,
+        "tile_url": settings.MACHI_TILE_URL,
+        "tile_attribution": settings.MACHI_TILE_ATTRIBUTION,
         "is_staff_member": staff,
         "nav_audit": staff and access.may(user, Action.READ, "core.auditevent"),
         "nav_admin": staff and Role.SYSADMIN in access.Grants.of(user).roles,

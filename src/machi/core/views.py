@@ -75,7 +75,21 @@ def portal_home(request: HttpRequest) -> HttpResponse:
 
 def portal_shelters(request: HttpRequest) -> HttpResponse:
     facilities = list(selectors.facilities_public(shelters_only=True).order_by("name_kana"))
-    return render(request, "core/portal_shelters.html", {"facilities": facilities})
+    points = [
+        {
+            "name": f.name,
+            "latitude": str(f.latitude) if f.latitude is not None else None,
+            "longitude": str(f.longitude) if f.longitude is not None else None,
+            "label": "・".join(str(kind.label) for kind in f.kinds),
+            "status": "open" if f.is_shelter else "none",
+        }
+        for f in facilities
+    ]
+    return render(
+        request,
+        "core/portal_shelters.html",
+        {"facilities": facilities, "points": points, "map_id": "shelter-points"},
+    )
 
 
 # --- Staff sign-in: password, then TOTP -----------------------------------------------------

@@ -13,6 +13,4 @@ class EmergencyConfig(AppConfig):
         from machi.emergency import policies
 
         policies.register()
-        nav.register(
-            "emergency:disasters", _("Disasters"), resource="emergency.disaster", order=10
-        )
+        nav.register("emergency:disasters", _("Disasters"), resource="emergency.disaster", order=10)

@@ -239,6 +239,9 @@ class Checkin(models.Model):
     recorded_by = models.CharField(max_length=150, blank=True)
     # Set when the same person is present at another shelter too: HQ resolves it.
     conflict = models.BooleanField(default=False)
+    # Whether the person had 要配慮 needs at check-in: copied so HQ's counts over tens of
+    # thousands of stays need no join (services keep open stays in step with the person).
+    needs_care = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("check-in")

@@ -143,19 +143,16 @@ def hq_dashboard(disaster: Disaster) -> Dashboard:
         .select_related("shelter__facility")
         .order_by("shelter__facility__name_kana", "shelter__facility__name")
     )
-    present = Checkin.objects.filter(PRESENT, disaster=disaster)
-    needs = dict(
-        present.exclude(person__needs=[])
-        .values_list("opening_id")
-        .annotate(n=Count("id"))
-        .values_list("opening_id", "n")
-    )
-    conflicts = dict(
-        present.filter(conflict=True)
-        .values_list("opening_id")
-        .annotate(n=Count("id"))
-        .values_list("opening_id", "n")
-    )
+    present = Checkin.objects.filter(PRESENT, disaster=disaster, opening__isnull=False)
+    counts = {
+        row["opening_id"]: row
+        for row in present.values("opening_id").annotate(
+            needs=Count("id", filter=Q(needs_care=True)),
+            conflicts=Count("id", filter=Q(conflict=True)),
+        )
+    }
+    needs = {key: row["needs"] for key, row in counts.items() if row["needs"]}
+    conflicts = {key: row["conflicts"] for key, row in counts.items() if row["conflicts"]}
     requests = dict(
         SupplyRequest.objects.filter(
             opening__disaster=disaster,
@@ -166,7 +163,7 @@ def hq_dashboard(disaster: Disaster) -> Dashboard:
         .values_list("opening_id", "n")
     )
     elsewhere = dict(
-        present.filter(opening__isnull=True)
+        Checkin.objects.filter(PRESENT, disaster=disaster, opening__isnull=True)
         .values_list("stay_type")
         .annotate(n=Count("id"))
         .values_list("stay_type", "n")

@@ -307,6 +307,7 @@ def checkin_create(
         device=device[:64],
         recorded_by=_actor(),
         checked_in_at=at or timezone.now(),
+        needs_care=bool(person.needs),
     )
     CheckinEvent.objects.create(
         checkin=checkin, kind=CheckinEventKind.IN, actor=_actor(), at=checkin.checked_in_at

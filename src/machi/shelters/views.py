@@ -64,14 +64,39 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     access.require(request.user, Action.READ, DASHBOARD)
     disaster = selectors.disaster_for(_int(request.GET.get("disaster")))
     board = selectors.hq_dashboard(disaster) if disaster is not None else None
-    template = (
-        "shelters/_dashboard.html"
-        if request.headers.get("HX-Request")
-        else "shelters/dashboard.html"
-    )
+    if request.headers.get("HX-Request"):
+        return render(
+            request,
+            "shelters/_dashboard.html",
+            {"disaster": disaster, "board": board, "now": timezone.localtime()},
+        )
+    points = [
+        {
+            "name": str(row.opening.shelter),
+            "latitude": _coordinate(row.opening.shelter.facility.latitude),
+            "longitude": _coordinate(row.opening.shelter.facility.longitude),
+            "status": row.opening.status if row.opening.status != "open" else row.crowding,
+            "label": f"{row.opening.get_status_display()} {row.opening.occupancy}"
+            + (f"/{row.opening.capacity}" if row.opening.capacity else ""),
+            "url": _url("shelters:opening", opening_id=row.opening.pk),
+        }
+        for row in (board.rows if board else [])
+    ]
     return render(
-        request, template, {"disaster": disaster, "board": board, "now": timezone.localtime()}
+        request,
+        "shelters/dashboard.html",
+        {
+            "disaster": disaster,
+            "board": board,
+            "now": timezone.localtime(),
+            "points": points,
+            "map_id": "opening-points",
+        },
     )
+
+
+def _coordinate(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 @staff_required
