@@ -1,6 +1,6 @@
 from django.urls import path
 
-from machi.shelters import views
+from machi.shelters import views, views_import
 
 app_name = "shelters"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("supplies/", views.supplies, name="supplies"),
     path("supplies/<int:request_id>/advance/", views.supply_advance, name="supply_advance"),
     path("anpi.csv", views.anpi_csv, name="anpi_csv"),
+    path("import/", views_import.shelter_import, name="import"),
     path("openings/<int:opening_id>/", views.opening, name="opening"),
     path("openings/<int:opening_id>/status/", views.set_status, name="set_status"),
     path("openings/<int:opening_id>/checkin/", views.checkin_code, name="checkin_code"),
