@@ -235,6 +235,10 @@ MACHI_TILE_ATTRIBUTION = os.environ.get(
 MACHI_RESPONDERS = [
     "machi.shelters.responders.respond",
 ]
+# What `machi demo` loads after the demo city, room by room (each returns a line to print).
+MACHI_DEMO_LOADERS = [
+    "machi.shelters.demo.load_demo_shelters",
+]
 # Open every suitable shelter at once on a declaration, instead of proposing them to HQ.
 MACHI_SHELTERS_OPEN_ON_DECLARE = env_bool("MACHI_SHELTERS_OPEN_ON_DECLARE")
 

@@ -72,11 +72,15 @@ def load_demo_city() -> DemoCity:
         lgcode=DEMO_LGCODE
     ).first() or services.municipality_init(code=DEMO_LGCODE)
     sources = (
-        ("gsi_112241_designated_shelters.geojson", "is_shelter"),
-        ("gsi_112241_emergency_sites.geojson", "is_evacuation_site"),
+        ("gsi_112241_designated_shelters.geojson", "is_shelter", "国土地理院 指定避難所データ"),
+        (
+            "gsi_112241_emergency_sites.geojson",
+            "is_evacuation_site",
+            "国土地理院 指定緊急避難場所データ",
+        ),
     )
     by_place: dict[tuple[str, str], Facility] = {}
-    for filename, flag in sources:
+    for filename, flag, source in sources:
         for feature in _features(filename):
             props = feature["properties"]
             lon, lat = feature["geometry"]["coordinates"]
@@ -88,7 +92,7 @@ def load_demo_city() -> DemoCity:
                 "address": address,
                 "latitude": Decimal(str(lat)).quantize(Decimal("0.000001")),
                 "longitude": Decimal(str(lon)).quantize(Decimal("0.000001")),
-                "source": "国土地理院 指定緊急避難場所データ",
+                "source": source,
                 flag: True,
             }
             if town:

@@ -8,6 +8,7 @@ import pyotp
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
 
 from machi.core.demo import DEMO_PASSWORD, load_demo_city
 from machi.core.management import processes
@@ -33,10 +34,13 @@ class Command(BaseCommand):
         port = int(os.environ.get("MACHI_PORT", "8000"))
         call_command("migrate", interactive=False, verbosity=0)
         city = load_demo_city()
+        loaded = [import_string(path)() for path in settings.MACHI_DEMO_LOADERS]
         url = f"http://127.0.0.1:{port}/"
         self.stdout.write(self.style.SUCCESS(f"\nMachi demo: {city.municipality}"))
         self.stdout.write(f"  database     {settings.DATABASES['default']['NAME']}")
         self.stdout.write(f"  facilities   {city.facilities}")
+        for line in loaded:
+            self.stdout.write(f"  {line}")
         self.stdout.write(f"  portal       {url}")
         self.stdout.write(f"  staff        {url}console/")
         self.stdout.write(f"  API docs     {url}api/v1/docs\n")
