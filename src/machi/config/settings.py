@@ -199,6 +199,9 @@ X_FRAME_OPTIONS = "DENY"
 # How many failed sign-ins one address or one account may make in LOGIN_RATE_WINDOW seconds.
 LOGIN_RATE_LIMIT = int(os.environ.get("MACHI_LOGIN_RATE_LIMIT", "10"))
 LOGIN_RATE_WINDOW = 15 * 60
+# Resident self-registrations per hour and address. Everyone at a shelter on 00000JAPAN may
+# share one public address: raise it there.
+MACHI_REGISTER_RATE_LIMIT = int(os.environ.get("MACHI_REGISTER_RATE_LIMIT", "20"))
 # API requests per minute and token (or address, without a token).
 API_RATE_LIMIT = int(os.environ.get("MACHI_API_RATE_LIMIT", "600"))
 
@@ -239,6 +242,8 @@ MACHI_RESPONDERS = [
 MACHI_DEMO_LOADERS = [
     "machi.shelters.demo.load_demo_shelters",
 ]
+# Where the disaster banner sends residents (the public shelter status page).
+MACHI_PHASE_LINK = "/shelters/status/"
 # Open every suitable shelter at once on a declaration, instead of proposing them to HQ.
 MACHI_SHELTERS_OPEN_ON_DECLARE = env_bool("MACHI_SHELTERS_OPEN_ON_DECLARE")
 

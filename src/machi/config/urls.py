@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/disasters/", include("machi.emergency.urls")),
     path("console/shelters/", include("machi.shelters.urls")),
+    path("", include("machi.shelters.urls_public")),
     path("", include("machi.core.urls")),
 ]
 

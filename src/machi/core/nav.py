@@ -37,3 +37,31 @@ def entries_for(user: Any) -> list[dict[str, Any]]:
         for e in _ENTRIES
         if access.may(user, Action.READ, e.resource)
     ]
+
+
+@dataclass(frozen=True)
+class PortalEntry:
+    url_name: str
+    title: str | Promise
+    description: str | Promise
+    order: int
+
+
+_PORTAL: list[PortalEntry] = []
+
+
+def register_portal(
+    url_name: str, title: str | Promise, description: str | Promise, *, order: int = 50
+) -> None:
+    """A service card on the residents' home page."""
+    if any(entry.url_name == url_name for entry in _PORTAL):
+        return
+    _PORTAL.append(PortalEntry(url_name, title, description, order))
+    _PORTAL.sort(key=lambda entry: entry.order)
+
+
+def portal_entries() -> list[dict[str, Any]]:
+    return [
+        {"url": reverse(e.url_name), "title": e.title, "description": e.description}
+        for e in _PORTAL
+    ]

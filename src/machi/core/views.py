@@ -38,7 +38,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from huey.contrib.djhuey import HUEY
 
-from machi.core import access, exports, japanese, ratelimit, selectors, services
+from machi.core import access, exports, japanese, nav, ratelimit, selectors, services
 from machi.core.forms import AuditFilterForm, LoginForm, TotpForm
 from machi.core.middleware import client_ip
 from machi.core.models import AuditEvent, Job, JobStatus, User
@@ -70,7 +70,11 @@ def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
 
 def portal_home(request: HttpRequest) -> HttpResponse:
     shelter_count = selectors.facilities_public().filter(is_shelter=True).count()
-    return render(request, "core/portal_home.html", {"shelter_count": shelter_count})
+    return render(
+        request,
+        "core/portal_home.html",
+        {"shelter_count": shelter_count, "services": nav.portal_entries()},
+    )
 
 
 def portal_shelters(request: HttpRequest) -> HttpResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
@@ -23,5 +24,6 @@ def phase(request: HttpRequest) -> dict[str, Any]:
             "title": title % {"name": disaster.name},
             "detail": hazards,
             "disaster": disaster,
+            "status_url": getattr(settings, "MACHI_PHASE_LINK", ""),
         }
     }
