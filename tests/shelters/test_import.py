@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import include, path
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,6 +33,14 @@ from machi.shelters.importers import (
 )
 from machi.shelters.models import Accessibility, Shelter
 from tests.core.factories import MunicipalityFactory
+
+
+@pytest.fixture(autouse=True)
+def _english_messages() -> Iterator[None]:
+    """The assertions read the English messages; the site itself defaults to Japanese."""
+    with translation.override("en"):
+        yield
+
 
 DATA = Path(__file__).parent / "data"
 SAITAMA = Path("/work/shared/data/shelters/gsi_saitama")

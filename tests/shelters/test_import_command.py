@@ -7,13 +7,23 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from machi.core.models import Facility, Municipality
 from machi.shelters.models import Shelter
+
+
+@pytest.fixture(autouse=True)
+def _english_messages() -> Iterator[None]:
+    """The assertions read the English messages; the site itself defaults to Japanese."""
+    with translation.override("en"):
+        yield
+
 
 DATA = Path(__file__).parent / "data"
 

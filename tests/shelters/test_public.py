@@ -266,7 +266,7 @@ def test_a_household_of_two_registers_and_gets_its_qr_code(
     assert "Egg" not in page
     assert "Infant" not in page
     assert "1980" not in page
-    assert "Registration complete." in page
+    assert "Registration complete." in page or "登録が完了しました。" in page
     assert_no_inline_script_or_style(page)
 
 
