@@ -202,3 +202,19 @@ def test_a_bad_token_on_a_write_is_a_401_not_a_csrf_error(
         HTTP_AUTHORIZATION="Bearer machi_wrong",
     )
     assert response.status_code == 401
+
+
+def test_the_api_limits_requests_per_user_and_says_when_to_retry(
+    client: Client, hq: User, settings: object
+) -> None:
+    from machi.config.api import api
+
+    throttle = next(t for t in api.throttle if getattr(t, "authenticated", False))  # type: ignore[union-attr]
+    old = throttle.per_minute
+    throttle.per_minute = 3
+    try:
+        headers = bearer(hq)
+        statuses = [client.get("/api/v1/me", **headers).status_code for _ in range(4)]
+    finally:
+        throttle.per_minute = old
+    assert statuses == [200, 200, 200, 429]

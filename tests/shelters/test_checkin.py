@@ -70,8 +70,10 @@ def test_the_same_person_at_two_shelters_is_flagged(
         checkin_id=uuid.uuid4(), person=person, disaster=typhoon, opening=open_shelters[1]
     )
     first.checkin.refresh_from_db()
+    second.checkin.refresh_from_db()
     assert first.checkin.conflict
     assert second.checkin.conflict
+    assert second.checkin.stay_type == "shelter"
 
 
 def test_transfer_moves_the_person_with_one_history(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from ninja import NinjaAPI
-from ninja.throttling import AnonRateThrottle, AuthRateThrottle
 
 from machi.core import problems
 from machi.core.api import router as core_router
-from machi.core.auth import BearerTokenAuth, StaffSessionAuth
+from machi.core.auth import BearerTokenAuth, FixedWindowThrottle, StaffSessionAuth
 from machi.emergency.api import router as emergency_router
 from machi.shelters.api import router as shelters_router
 
@@ -22,8 +21,8 @@ api = NinjaAPI(
     ),
     auth=[BearerTokenAuth(), StaffSessionAuth()],
     throttle=[
-        AnonRateThrottle(f"{settings.API_RATE_LIMIT // 10}/m"),
-        AuthRateThrottle(f"{settings.API_RATE_LIMIT}/m"),
+        FixedWindowThrottle(per_minute=settings.API_RATE_LIMIT // 10, authenticated=False),
+        FixedWindowThrottle(per_minute=settings.API_RATE_LIMIT, authenticated=True),
     ],
     urls_namespace="api",
     docs_url="/docs",

@@ -139,19 +139,20 @@ AUTH_USER_MODEL = "core.User"
 # --- Cache (rate limits, sessions' neighbours) -------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "machi",
-        }
+    _redis = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "machi",
     }
+    CACHES = {"default": _redis, "ratelimit": _redis}
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(DATA_DIR / "cache"),
-        }
+        },
+        # API rate limits are counted on every request: in memory, per web process.
+        "ratelimit": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     }
 
 # --- Background work (Huey) -------------------------------------------------------------------

@@ -12,7 +12,13 @@ from machi.config.settings import CACHES, HUEY
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HUEY = {**HUEY, "immediate": True}
 if "RedisCache" not in CACHES["default"]["BACKEND"]:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "ratelimit": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "ratelimit",
+        },
+    }
 # Test isolation empties tables between tests, which the audit log's triggers would refuse;
 # tests/core/test_audit.py installs the triggers in a transaction to prove they work.
 MACHI_AUDIT_DB_TRIGGERS = False

@@ -6,8 +6,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja.security import APIKeyCookie, HttpBearer
+from ninja.throttling import BaseThrottle
 
-from machi.core import access, context, services
+from machi.core import access, context, ratelimit, services
+from machi.core.middleware import client_ip
 
 
 class BearerTokenAuth(HttpBearer):
@@ -41,3 +43,30 @@ class StaffSessionAuth(APIKeyCookie):
             context.set_user(user)
             return user
         return None
+
+
+class FixedWindowThrottle(BaseThrottle):
+    """API rate limit per user (authenticated) or per address (anonymous), per minute.
+
+    Counted in the "ratelimit" cache: Redis when configured, otherwise each web process's
+    memory (so without Redis the limit applies per process).
+    """
+
+    WINDOW = 60
+
+    def __init__(self, *, per_minute: int, authenticated: bool) -> None:
+        self.per_minute = per_minute
+        self.authenticated = authenticated
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        user = getattr(request, "auth", None)
+        if (user is not None) != self.authenticated:
+            return True
+        ident = f"u{user.pk}" if user is not None else (client_ip(request) or "?")
+        scope = "api-user" if self.authenticated else "api-anon"
+        return ratelimit.hit(
+            scope, ident, limit=self.per_minute, window=self.WINDOW, alias="ratelimit"
+        )
+
+    def wait(self) -> float | None:
+        return float(ratelimit.seconds_left(self.WINDOW))

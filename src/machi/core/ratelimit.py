@@ -1,18 +1,23 @@
-"""Fixed-window counters in the cache (Redis in production): sign-in and API limits."""
+"""Fixed-window counters in the cache (Redis in production): sign-in and API limits.
+
+A fixed window costs one cache operation per request, whatever the limit, where a sliding
+log (django-ninja's own throttles) reads and writes the whole history on every request.
+"""
 
 from __future__ import annotations
 
 import time
 
-from django.core.cache import cache
+from django.core.cache import caches
 
 
 def _key(scope: str, ident: str, window: int) -> str:
     return f"rl:{scope}:{ident}:{int(time.time()) // window}"
 
 
-def hit(scope: str, ident: str, *, limit: int, window: int) -> bool:
+def hit(scope: str, ident: str, *, limit: int, window: int, alias: str = "default") -> bool:
     """Count one event; False once ``limit`` events happened in the current window."""
+    cache = caches[alias]
     key = _key(scope, ident, window)
     if cache.add(key, 1, timeout=window + 1):
         return True
@@ -26,9 +31,14 @@ def hit(scope: str, ident: str, *, limit: int, window: int) -> bool:
 
 def exceeded(scope: str, ident: str, *, limit: int, window: int) -> bool:
     """True when ``limit`` events already happened in the current window (counts nothing)."""
-    value = cache.get(_key(scope, ident, window))
+    value = caches["default"].get(_key(scope, ident, window))
     return value is not None and int(value) >= limit
 
 
 def reset(scope: str, ident: str, *, window: int) -> None:
-    cache.delete(_key(scope, ident, window))
+    caches["default"].delete(_key(scope, ident, window))
+
+
+def seconds_left(window: int) -> int:
+    """Seconds until the current window ends (for Retry-After)."""
+    return window - int(time.time()) % window

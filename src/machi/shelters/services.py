@@ -39,6 +39,8 @@ from machi.shelters.models import (
     SupplyStatus,
 )
 
+AUTO_FULL = "capacity reached"
+
 
 class ShelterError(ValueError):
     """An operation that cannot be done; the message says why (and ``field`` where)."""
@@ -137,21 +139,28 @@ def opening_set_full(*, opening: Opening, full: bool) -> Opening:
     return opening
 
 
-def _refresh_full(opening: Opening) -> None:
-    """満員 when the count reaches capacity, open again when it drops below (race-free)."""
+def _mark_full(opening: Opening) -> None:
+    """満員 when the count reaches capacity (race-free: one conditional UPDATE)."""
     at_capacity = Q(capacity__isnull=False, occupancy__gte=F("capacity"))
     if Opening.objects.filter(at_capacity, pk=opening.pk, status=OpeningStatus.OPEN).update(
         status=OpeningStatus.FULL
     ):
-        _event(opening, OpeningStatus.FULL, note="capacity reached")
-    elif (
-        Opening.objects.filter(pk=opening.pk, status=OpeningStatus.FULL)
-        .exclude(at_capacity)
-        .filter(events__note="capacity reached")
-        .exists()
-    ):
-        Opening.objects.filter(pk=opening.pk).update(status=OpeningStatus.OPEN)
+        _event(opening, OpeningStatus.FULL, note=AUTO_FULL)
+
+
+def _unmark_full(opening: Opening) -> None:
+    """Open again when the count drops below capacity, unless staff marked it full by hand."""
+    below = Opening.objects.filter(pk=opening.pk, status=OpeningStatus.FULL).exclude(
+        capacity__isnull=False, occupancy__gte=F("capacity")
+    )
+    last = OpeningEvent.objects.filter(opening_id=opening.pk).order_by("-at", "-id").first()
+    if last is not None and last.note == AUTO_FULL and below.update(status=OpeningStatus.OPEN):
         _event(opening, OpeningStatus.OPEN, note="below capacity")
+
+
+def _refresh_full(opening: Opening) -> None:
+    _mark_full(opening)
+    _unmark_full(opening)
 
 
 def openings_close_for(*, disaster: Disaster) -> int:
@@ -292,11 +301,14 @@ def checkin_create(
             raise ShelterError("the shelter is not open for this disaster", field="shelter_id")
         if opening.status not in {OpeningStatus.OPEN, OpeningStatus.FULL}:
             raise ShelterError("the shelter is not open", field="shelter_id")
-    others = Checkin.objects.filter(person=person, checked_out_at__isnull=True)
+    open_stays = list(
+        Checkin.objects.filter(person=person, checked_out_at__isnull=True).only("id", "opening_id")
+    )
     if opening is not None:
-        same_place = others.filter(opening=opening).first()
-        if same_place is not None:
-            return CheckinResult(same_place, created=False)  # already here: nothing to do
+        for current in open_stays:
+            if current.opening_id == opening.pk:
+                return CheckinResult(current, created=False)  # already here: nothing to do
+    elsewhere = [s.pk for s in open_stays if s.opening_id is not None]
     checkin = Checkin.objects.create(
         id=checkin_id,
         person=person,
@@ -308,19 +320,18 @@ def checkin_create(
         recorded_by=_actor(),
         checked_in_at=at or timezone.now(),
         needs_care=bool(person.needs),
+        # Present at two shelters at once: flag both stays for HQ (a duplicate or a move
+        # nobody recorded), never silently pick one.
+        conflict=bool(opening is not None and elsewhere),
     )
     CheckinEvent.objects.create(
         checkin=checkin, kind=CheckinEventKind.IN, actor=_actor(), at=checkin.checked_in_at
     )
     if opening is not None:
-        # Present at two shelters at once: flag both stays for HQ (a duplicate or a move
-        # nobody recorded), never silently pick one.
-        elsewhere = others.exclude(opening=opening).exclude(opening__isnull=True)
-        if elsewhere.update(conflict=True):
-            Checkin.objects.filter(pk=checkin.pk).update(conflict=True)
-            checkin.conflict = True
+        if elsewhere:
+            Checkin.objects.filter(pk__in=elsewhere).update(conflict=True)
         Opening.objects.filter(pk=opening.pk).update(occupancy=F("occupancy") + 1)
-        _refresh_full(opening)
+        _mark_full(opening)
     core_services.audit_record(action=Action.CREATE, record=checkin)
     return CheckinResult(checkin, created=True)
 
@@ -364,7 +375,7 @@ def checkout(*, checkin: Checkin, at: dt.datetime | None = None, note: str = "")
     )
     if checkin.opening_id is not None:
         Opening.objects.filter(pk=checkin.opening_id).update(occupancy=F("occupancy") - 1)
-        _refresh_full(Opening(pk=checkin.opening_id))
+        _unmark_full(Opening(pk=checkin.opening_id))
     core_services.audit_record(action=Action.UPDATE, record=checkin, detail={"checked_out": True})
     checkin.refresh_from_db()
     return checkin
