@@ -243,3 +243,61 @@ def test_open_and_close_through_the_api(
         url + "/close", {"disaster_id": typhoon.pk}, content_type="application/json", **bearer(hq)
     )
     assert closed.json()["status"] == "closed"
+
+
+def test_a_shelter_check_in_replaces_a_stay_in_a_car(
+    typhoon: Disaster, open_shelters: list[Opening]
+) -> None:
+    person = register()
+    car = services.checkin_create(
+        checkin_id=uuid.uuid4(), person=person, disaster=typhoon, opening=None, stay_type="car"
+    ).checkin
+    services.checkin_create(
+        checkin_id=uuid.uuid4(), person=person, disaster=typhoon, opening=open_shelters[1]
+    )
+    car.refresh_from_db()
+    assert car.checked_out_at is not None
+    assert Checkin.objects.filter(person=person, checked_out_at__isnull=True).count() == 1
+
+
+def test_a_car_stay_while_at_a_shelter_is_flagged(
+    typhoon: Disaster, open_shelters: list[Opening]
+) -> None:
+    person = register()
+    services.checkin_create(
+        checkin_id=uuid.uuid4(), person=person, disaster=typhoon, opening=open_shelters[1]
+    )
+    car = services.checkin_create(
+        checkin_id=uuid.uuid4(), person=person, disaster=typhoon, opening=None, stay_type="car"
+    ).checkin
+    assert car.conflict
+    assert Checkin.objects.filter(person=person, conflict=True).count() == 2
+
+
+def test_a_full_marked_by_hand_stays_full_when_someone_leaves(
+    typhoon: Disaster, open_shelters: list[Opening]
+) -> None:
+    opening = open_shelters[0]  # capacity 3
+    stays = [
+        services.checkin_create(
+            checkin_id=uuid.uuid4(),
+            person=register(given=str(n)),
+            disaster=typhoon,
+            opening=opening,
+        ).checkin
+        for n in range(3)
+    ]
+    services.checkout(checkin=stays[0])
+    opening.refresh_from_db()
+    assert opening.status == OpeningStatus.OPEN
+    services.opening_set_full(opening=opening, full=True)
+    services.checkout(checkin=stays[1])
+    opening.refresh_from_db()
+    assert opening.status == OpeningStatus.FULL
+
+
+def test_supply_categories_are_checked_by_the_service(
+    typhoon: Disaster, open_shelters: list[Opening]
+) -> None:
+    with pytest.raises(services.ShelterError, match="category"):
+        services.supply_request(opening=open_shelters[0], category="nonsense", item="x", quantity=1)

@@ -35,6 +35,7 @@ from machi.shelters.models import (
     Sex,
     Shelter,
     StayType,
+    SupplyCategory,
     SupplyRequest,
     SupplyStatus,
 )
@@ -309,6 +310,9 @@ def checkin_create(
             if current.opening_id == opening.pk:
                 return CheckinResult(current, created=False)  # already here: nothing to do
     elsewhere = [s.pk for s in open_stays if s.opening_id is not None]
+    # A stay outside shelters (home, car, relatives) is where the person was last known to
+    # be: a new stay replaces it. Two shelters at once is different: that is flagged.
+    outside = [s for s in open_stays if s.opening_id is None]
     checkin = Checkin.objects.create(
         id=checkin_id,
         person=person,
@@ -327,6 +331,12 @@ def checkin_create(
     CheckinEvent.objects.create(
         checkin=checkin, kind=CheckinEventKind.IN, actor=_actor(), at=checkin.checked_in_at
     )
+    for previous in outside:
+        _close_stay(previous, when=checkin.checked_in_at, note="replaced by a new stay")
+    if opening is None and elsewhere:
+        # Recorded in a car while checked in at a shelter: HQ decides which is true.
+        Checkin.objects.filter(pk__in=[*elsewhere, checkin.pk]).update(conflict=True)
+        checkin.conflict = True
     if opening is not None:
         if elsewhere:
             Checkin.objects.filter(pk__in=elsewhere).update(conflict=True)
@@ -361,22 +371,28 @@ def checkin_household(
         ]
 
 
-@transaction.atomic
-def checkout(*, checkin: Checkin, at: dt.datetime | None = None, note: str = "") -> Checkin:
-    """End a stay. Checking out twice changes nothing."""
-    when = at or timezone.now()
+def _close_stay(checkin: Checkin, *, when: dt.datetime, note: str = "") -> bool:
+    """End a stay once: the event, the counter, 満員 lifted. False if it had already ended."""
     if not Checkin.objects.filter(pk=checkin.pk, checked_out_at__isnull=True).update(
         checked_out_at=when
     ):
-        checkin.refresh_from_db()
-        return checkin
+        return False
     CheckinEvent.objects.create(
         checkin=checkin, kind=CheckinEventKind.OUT, actor=_actor(), at=when, note=note
     )
     if checkin.opening_id is not None:
         Opening.objects.filter(pk=checkin.opening_id).update(occupancy=F("occupancy") - 1)
         _unmark_full(Opening(pk=checkin.opening_id))
-    core_services.audit_record(action=Action.UPDATE, record=checkin, detail={"checked_out": True})
+    return True
+
+
+@transaction.atomic
+def checkout(*, checkin: Checkin, at: dt.datetime | None = None, note: str = "") -> Checkin:
+    """End a stay. Checking out twice changes nothing."""
+    if _close_stay(checkin, when=at or timezone.now(), note=note):
+        core_services.audit_record(
+            action=Action.UPDATE, record=checkin, detail={"checked_out": True}
+        )
     checkin.refresh_from_db()
     return checkin
 
@@ -415,6 +431,8 @@ def opening_recount(*, opening: Opening) -> int:
 def supply_request(
     *, opening: Opening, category: str, item: str, quantity: int, unit: str = "", note: str = ""
 ) -> SupplyRequest:
+    if category not in SupplyCategory.values:
+        raise ShelterError(f"unknown category {category!r}", field="category")
     if quantity <= 0:
         raise ShelterError("the quantity must be at least 1", field="quantity")
     if not item.strip():
