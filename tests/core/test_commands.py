@@ -101,3 +101,22 @@ def test_demo_areas_come_from_addresses(db: None) -> None:
 
 def test_migrations_match_the_models(db: None) -> None:
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_a_one_shot_process_may_finish_without_stopping_the_server() -> None:
+    import time
+
+    from machi.core.management import processes
+
+    started = time.monotonic()
+    code = processes.supervise(
+        {
+            "web": [sys.executable, "-c", "import time; time.sleep(1.5)"],
+            "scenario": [sys.executable, "-c", "pass"],
+        },
+        env={},
+        oneshot=frozenset({"scenario"}),
+    )
+    # The scenario ends at once; supervision goes on until the "web" process stops.
+    assert time.monotonic() - started >= 1.4
+    assert code == 1

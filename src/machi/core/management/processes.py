@@ -31,12 +31,23 @@ def gunicorn_args(*, bind: str, workers: int, reload: bool = False) -> list[str]
     return args
 
 
+def machi_args() -> list[str]:
+    return [sys.executable, "-m", "machi"]
+
+
 def worker_args(*, workers: int) -> list[str]:
-    return [sys.executable, "-m", "machi", "run_huey", "--workers", str(workers), "--quiet"]
+    return [*machi_args(), "run_huey", "--workers", str(workers), "--quiet"]
 
 
-def supervise(commands: Mapping[str, list[str]], *, env: Mapping[str, str]) -> int:
+def supervise(
+    commands: Mapping[str, list[str]],
+    *,
+    env: Mapping[str, str],
+    oneshot: frozenset[str] = frozenset(),
+) -> int:
     """Run the commands side by side until Ctrl-C, or until one of them stops.
+
+    Commands named in ``oneshot`` (a scenario replay) may finish without stopping the rest.
 
     Ctrl-C reaches every process of the terminal's group; we also forward SIGINT and SIGTERM
     so that a ``kill`` of this process stops its children too. Returns an exit code.
@@ -55,7 +66,11 @@ def supervise(commands: Mapping[str, list[str]], *, env: Mapping[str, str]) -> i
     code = 0
     try:
         while not stopping:
-            for name, child in children.items():
+            for name, child in list(children.items()):
+                if child.poll() is not None and name in oneshot:
+                    print(f"{name} finished (exit {child.returncode}).")
+                    del children[name]
+                    continue
                 if child.poll() is not None:
                     print(f"{name} stopped (exit {child.returncode}); stopping the rest.")
                     code = child.returncode or 1

@@ -29,6 +29,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--no-serve", action="store_true", help="set up, but do not serve")
+        parser.add_argument(
+            "--scenario",
+            default="",
+            help="replay a scenario while serving, e.g. typhoon (see `machi scenario --help`)",
+        )
+        parser.add_argument(
+            "--scenario-minutes",
+            type=float,
+            default=10.0,
+            help="how many real minutes the scenario's evening takes (default 10)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         port = int(os.environ.get("MACHI_PORT", "8000"))
@@ -64,12 +75,24 @@ class Command(BaseCommand):
             return
         self.stdout.write(self.style.SUCCESS(f"Serving on {url} — press Ctrl-C to stop.\n"))
         self.stdout.flush()
+        commands = {
+            "web": processes.gunicorn_args(bind=f"127.0.0.1:{port}", workers=2),
+            "worker": processes.worker_args(workers=2),
+        }
+        if options["scenario"]:
+            commands["scenario"] = [
+                *processes.machi_args(),
+                "scenario",
+                options["scenario"],
+                "--minutes",
+                str(options["scenario_minutes"]),
+            ]
+            self.stdout.write(
+                f"Replaying the {options['scenario']} scenario over "
+                f"{options['scenario_minutes']:g} minutes: watch {url}console/shelters/\n"
+            )
         code = processes.supervise(
-            {
-                "web": processes.gunicorn_args(bind=f"127.0.0.1:{port}", workers=2),
-                "worker": processes.worker_args(workers=2),
-            },
-            env={"MACHI_DEMO": "1"},
+            commands, env={"MACHI_DEMO": "1"}, oneshot=frozenset({"scenario"})
         )
         if code:
             raise SystemExit(code)
