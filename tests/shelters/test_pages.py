@@ -126,6 +126,9 @@ def test_hq_dashboard_counts_and_opens_proposed_shelters(
     )
     preparing.refresh_from_db()
     assert preparing.status == OpeningStatus.OPEN
+    # The shared two-second dashboard is refreshed by the change, not served stale.
+    after = client.get("/console/shelters/dashboard/").context["board"]
+    assert {r.opening.pk: r.opening.status for r in after.rows}[preparing.pk] == "open"
     partial = client.get("/console/shelters/dashboard/", HTTP_HX_REQUEST="true")
     assert partial.content.decode().lstrip().startswith('<div id="dashboard"')
 

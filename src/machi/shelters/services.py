@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -18,6 +19,7 @@ from machi.core import context, japanese
 from machi.core import services as core_services
 from machi.core.roles import Action
 from machi.emergency.models import Disaster
+from machi.shelters import selectors
 from machi.shelters.models import (
     CONSENT_ITEMS,
     STAYS_AT_A_SHELTER,
@@ -61,6 +63,8 @@ def _actor() -> str:
 
 def _event(opening: Opening, status: str, note: str = "") -> None:
     OpeningEvent.objects.create(opening=opening, status=status, actor=_actor(), note=note)
+    # HQ sees a status change at once, not after the dashboard's two-second sharing.
+    transaction.on_commit(lambda: cache.delete(selectors.dashboard_key(opening.disaster_id)))
 
 
 def shelters_suitable(disaster: Disaster) -> list[Shelter]:

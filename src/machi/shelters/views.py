@@ -63,12 +63,17 @@ def _url(name: str, **kwargs: Any) -> str:
 def dashboard(request: HttpRequest) -> HttpResponse:
     access.require(request.user, Action.READ, DASHBOARD)
     disaster = selectors.disaster_for(_int(request.GET.get("disaster")))
-    board = selectors.hq_dashboard(disaster) if disaster is not None else None
+    board = selectors.hq_dashboard_shared(disaster) if disaster is not None else None
     if request.headers.get("HX-Request"):
         return render(
             request,
             "shelters/_dashboard.html",
-            {"disaster": disaster, "board": board, "now": timezone.localtime()},
+            {
+                "disaster": disaster,
+                "board": board,
+                "now": timezone.localtime(),
+                "opening_url": _url("shelters:index") + "openings/",
+            },
         )
     points = [
         {
@@ -91,6 +96,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "now": timezone.localtime(),
             "points": points,
             "map_id": "opening-points",
+            "opening_url": _url("shelters:index") + "openings/",
         },
     )
 
