@@ -112,7 +112,11 @@ def test_quick_registration_from_the_desk(
 
 
 def test_hq_dashboard_counts_and_opens_proposed_shelters(
-    client: Client, hq: User, typhoon: Disaster, shelters: list[Any]
+    client: Client,
+    hq: User,
+    typhoon: Disaster,
+    shelters: list[Any],
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     client.force_login(hq)
     response = client.get("/console/shelters/dashboard/")
@@ -120,10 +124,11 @@ def test_hq_dashboard_counts_and_opens_proposed_shelters(
     board = response.context["board"]
     assert {row.opening.status for row in board.rows} == {OpeningStatus.PREPARING}
     preparing = board.rows[0].opening
-    client.post(
-        f"/console/shelters/openings/{preparing.pk}/status/",
-        {"status": "open", "next": "dashboard"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            f"/console/shelters/openings/{preparing.pk}/status/",
+            {"status": "open", "next": "dashboard"},
+        )
     preparing.refresh_from_db()
     assert preparing.status == OpeningStatus.OPEN
     # The shared two-second dashboard is refreshed by the change, not served stale.
