@@ -24,11 +24,15 @@ def _fresh_cache() -> Any:
     """Rate-limit counters live in the cache: no test inherits another's."""
     from django.core.cache import caches
 
+    from machi.core import memo
+
     for alias in ("default", "ratelimit"):
         caches[alias].clear()
+    memo.forget()
     yield
     for alias in ("default", "ratelimit"):
         caches[alias].clear()
+    memo.forget()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pyotp
 from django.db import models, transaction
 from django.utils import timezone
 
-from machi.core import context, lgcode
+from machi.core import context, lgcode, memo
 from machi.core.models import (
     ApiToken,
     Area,
@@ -199,6 +199,7 @@ def role_grant(*, user: User, role: Role, facilities: Sequence[Facility] = ()) -
         user.is_staff = user.is_superuser = True
         user.save(update_fields=["is_staff", "is_superuser"])
     user.__dict__.pop("_machi_grants", None)
+    memo.forget("token:")
     audit_record(
         action=Action.UPDATE,
         record=user,
@@ -230,8 +231,13 @@ def token_create(*, user: User, name: str, expires_at: Any = None) -> tuple[ApiT
 
 
 def token_authenticate(secret: str) -> User | None:
+    """The active user of a valid token. Remembered a few seconds per process (core.memo)."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
+    return memo.remember(f"token:{_digest(secret)}", lambda: _token_user(secret))
+
+
+def _token_user(secret: str) -> User | None:
     token = (
         ApiToken.objects.select_related("user")
         .filter(digest=_digest(secret), revoked_at__isnull=True)
@@ -251,6 +257,7 @@ def token_authenticate(secret: str) -> User | None:
 def token_revoke(*, token: ApiToken) -> None:
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
+    memo.forget("token:")
     audit_record(action=Action.DELETE, record=token)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from machi.core import memo
 from machi.emergency.models import Disaster, ResponderRun
 
 
@@ -12,8 +13,12 @@ def disasters_active() -> QuerySet[Disaster]:
 
 
 def disaster_current() -> Disaster | None:
-    """The most recent active disaster, or None in normal times (平常時)."""
-    return disasters_active().first()
+    """The most recent active disaster, or None in normal times (平常時).
+
+    Asked on every page (the banner) and every check-in: remembered a few seconds per
+    process; declaring or ending forgets it at once in the process that did it.
+    """
+    return memo.remember("disaster:current", lambda: disasters_active().first())
 
 
 def disasters_all() -> QuerySet[Disaster]:

@@ -9,6 +9,7 @@ from functools import partial
 from django.db import transaction
 from django.utils import timezone
 
+from machi.core import memo
 from machi.core import services as core_services
 from machi.core.hazards import Hazard
 from machi.core.models import Area, User
@@ -64,6 +65,7 @@ def disaster_end(*, disaster: Disaster, ended_by: User | None) -> Disaster:
 
 
 def _dispatch(disaster: Disaster, event: str) -> list[ResponderRun]:
+    transaction.on_commit(lambda: memo.forget("disaster:"))
     runs = [
         ResponderRun.objects.get_or_create(disaster=disaster, responder=path, event=event)[0]
         for path in responders.configured()

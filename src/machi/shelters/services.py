@@ -290,8 +290,15 @@ def checkin_create(
     at: dt.datetime | None = None,
 ) -> CheckinResult:
     """Record that a person stays somewhere. Replaying the same id returns the first record."""
-    existing = Checkin.objects.filter(pk=checkin_id).first()
+    # One query answers both "is this a replay?" and "where is the person now?".
+    known = list(
+        Checkin.objects.filter(
+            Q(pk=checkin_id) | Q(person=person, checked_out_at__isnull=True)
+        ).only("id", "person_id", "opening_id", "checked_out_at")
+    )
+    existing = next((c for c in known if c.pk == checkin_id), None)
     if existing is not None:
+        existing.refresh_from_db()
         same = existing.person_id == person.pk and existing.opening_id == (
             opening.pk if opening else None
         )
@@ -306,9 +313,7 @@ def checkin_create(
             raise ShelterError("the shelter is not open for this disaster", field="shelter_id")
         if opening.status not in {OpeningStatus.OPEN, OpeningStatus.FULL}:
             raise ShelterError("the shelter is not open", field="shelter_id")
-    open_stays = list(
-        Checkin.objects.filter(person=person, checked_out_at__isnull=True).only("id", "opening_id")
-    )
+    open_stays = [c for c in known if c.person_id == person.pk and c.checked_out_at is None]
     if opening is not None:
         for current in open_stays:
             if current.opening_id == opening.pk:
