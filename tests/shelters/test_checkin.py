@@ -301,3 +301,53 @@ def test_supply_categories_are_checked_by_the_service(
 ) -> None:
     with pytest.raises(services.ShelterError, match="category"):
         services.supply_request(opening=open_shelters[0], category="nonsense", item="x", quantity=1)
+
+
+def test_the_evacuee_list_api_is_for_hq_and_that_shelter_only(
+    client: Client, hq: User, make_staff: Any, typhoon: Disaster, open_shelters: list[Opening]
+) -> None:
+    from machi.core.models import AuditEvent
+
+    mine, theirs = open_shelters
+    services.checkin_create(
+        checkin_id=uuid.uuid4(),
+        person=register("山田", needs=["dialysis"]),
+        disaster=typhoon,
+        opening=theirs,
+    )
+    other_staff = make_staff("shelter_staff", facilities=[mine.shelter.facility])
+    url = f"/api/v1/shelters/{theirs.shelter_id}/evacuees"
+    assert client.get(url, **bearer(other_staff)).status_code == 403
+    listed = client.get(url, **bearer(hq))
+    assert listed.status_code == 200
+    assert [(p["family_name"], p["needs"]) for p in listed.json()] == [("山田", ["dialysis"])]
+    assert (
+        AuditEvent.objects.filter(
+            actor_username="hq", object_type="shelters.person", action="read"
+        ).count()
+        == 1
+    )
+
+
+def test_presence_by_day_and_night(typhoon: Disaster, open_shelters: list[Opening]) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from machi.shelters import selectors
+
+    opening = open_shelters[1]
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    at = timezone.make_aware(dt.datetime.combine(yesterday, dt.time(9)))
+    opening.opened_at = at
+    opening.save()
+    stayed = services.checkin_create(
+        checkin_id=uuid.uuid4(), person=register("昼"), disaster=typhoon, opening=opening, at=at
+    ).checkin
+    services.checkout(checkin=stayed, at=at + dt.timedelta(hours=10))  # left at 19:00
+    services.checkin_create(
+        checkin_id=uuid.uuid4(), person=register("夜"), disaster=typhoon, opening=opening,
+        at=at + dt.timedelta(hours=12),
+    )  # fmt: skip
+    first = selectors.presence_by_day_night(opening)[0]
+    assert (first.day, first.noon, first.midnight) == (yesterday, 1, 1)

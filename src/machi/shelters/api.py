@@ -15,6 +15,8 @@ from ninja.errors import HttpError
 from ninja.responses import Status
 
 from machi.core import access, problems
+from machi.core import services as core_services
+from machi.core.api import ProblemOut
 from machi.core.roles import Action
 from machi.emergency.models import Disaster
 from machi.shelters import selectors, services
@@ -270,3 +272,57 @@ def checkout(request: HttpRequest, checkin_id: uuid.UUID) -> CheckinOut:
     found = get_object_or_404(Checkin.objects.select_related("opening"), pk=checkin_id)
     access.require(request.user, Action.UPDATE, found)
     return _checkin_out(services.checkout(checkin=found))
+
+
+class EvacueeOut(Schema):
+    checkin_id: uuid.UUID
+    person_id: uuid.UUID
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    birth_date: dt.date | None
+    sex: str
+    needs: list[str]
+    allergies: list[str]
+    stay_type: str
+    checked_in_at: dt.datetime
+    conflict: bool
+
+
+@router.get(
+    "/shelters/{shelter_id}/evacuees",
+    response={200: list[EvacueeOut], 403: ProblemOut, 404: ProblemOut},
+    summary="People present at a shelter (personal data: HQ and that shelter's staff)",
+)
+def evacuees(
+    request: HttpRequest, shelter_id: int, disaster_id: int | None = None
+) -> list[EvacueeOut]:
+    disaster = _disaster(disaster_id)
+    opening = get_object_or_404(
+        Opening.objects.select_related("shelter__facility"),
+        shelter_id=shelter_id,
+        disaster=disaster,
+    )
+    access.require(request.user, Action.READ, opening)
+    access.require(request.user, Action.READ, Checkin)
+    stays = list(selectors.roster(request.user, opening))
+    core_services.audit_record_many(action=Action.READ, records=[c.person for c in stays])
+    return [
+        EvacueeOut(
+            checkin_id=c.pk,
+            person_id=c.person_id,
+            family_name=c.person.family_name,
+            given_name=c.person.given_name,
+            family_name_kana=c.person.family_name_kana,
+            given_name_kana=c.person.given_name_kana,
+            birth_date=c.person.birth_date,
+            sex=c.person.sex,
+            needs=c.person.needs,
+            allergies=c.person.allergies,
+            stay_type=c.stay_type,
+            checked_in_at=c.checked_in_at,
+            conflict=c.conflict,
+        )
+        for c in stays
+    ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from machi.core import access, japanese
@@ -254,3 +255,38 @@ def persons_search(
 
 def household_by_code(code: str) -> Household | None:
     return Household.objects.filter(code=code.strip()).prefetch_related("members").first()
+
+
+@dataclass(frozen=True)
+class DayNight:
+    day: dt.date
+    noon: int | None  # people present at 12:00 (None: not yet)
+    midnight: int | None  # people present at 00:00 that night
+
+
+def presence_by_day_night(opening: Opening, *, days: int = 7) -> list[DayNight]:
+    """How many people were there by day (12:00) and by night (0:00), day by day.
+
+    Noto 2024 showed both matter: people slept in cars and came to the shelter by day.
+    """
+    stays = list(
+        Checkin.objects.filter(opening=opening).values_list("checked_in_at", "checked_out_at")
+    )
+    now = timezone.now()
+    first = timezone.localdate(opening.opened_at or opening.disaster.started_at)
+    today = timezone.localdate(now)
+    start = max(first, today - dt.timedelta(days=days - 1))
+
+    def present(at: dt.datetime) -> int | None:
+        if at > now:
+            return None
+        return sum(1 for came, left in stays if came <= at and (left is None or left > at))
+
+    result = []
+    day = start
+    while day <= today:
+        noon = timezone.make_aware(dt.datetime.combine(day, dt.time(12)))
+        midnight = timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0)))
+        result.append(DayNight(day, present(noon), present(midnight)))
+        day += dt.timedelta(days=1)
+    return result

@@ -141,6 +141,7 @@ def opening(request: HttpRequest, opening_id: int) -> HttpResponse:
             "can_advance": access.may(request.user, Action.UPDATE, SupplyRequest)
             and access.may(request.user, Action.READ, DASHBOARD),
             "crowding": selectors.crowding(found),
+            "day_night": selectors.presence_by_day_night(found),
         },
     )
 
