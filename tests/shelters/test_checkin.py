@@ -351,3 +351,19 @@ def test_presence_by_day_and_night(typhoon: Disaster, open_shelters: list[Openin
     )  # fmt: skip
     first = selectors.presence_by_day_night(opening)[0]
     assert (first.day, first.noon, first.midnight) == (yesterday, 1, 1)
+
+
+def test_transfer_through_the_api_is_replay_safe(
+    client: Client, hq: User, typhoon: Disaster, open_shelters: list[Opening]
+) -> None:
+    stay = services.checkin_create(
+        checkin_id=uuid.uuid4(), person=register(), disaster=typhoon, opening=open_shelters[0]
+    ).checkin
+    body = {"id": str(uuid.uuid4()), "shelter_id": open_shelters[1].shelter_id}
+    url = f"/api/v1/checkins/{stay.pk}/transfer"
+    first = client.post(url, body, content_type="application/json", **bearer(hq))
+    assert first.status_code == 201
+    assert first.json()["shelter_id"] == open_shelters[1].shelter_id
+    again = client.post(url, body, content_type="application/json", **bearer(hq))
+    assert again.status_code == 200
+    assert Checkin.objects.filter(person=stay.person).count() == 2

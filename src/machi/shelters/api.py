@@ -274,6 +274,39 @@ def checkout(request: HttpRequest, checkin_id: uuid.UUID) -> CheckinOut:
     return _checkin_out(services.checkout(checkin=found))
 
 
+class TransferIn(Schema):
+    id: uuid.UUID = Field(description="Client id of the new stay; a replay returns it.")
+    shelter_id: int
+
+
+@router.post(
+    "/checkins/{checkin_id}/transfer",
+    response={200: CheckinOut, 201: CheckinOut},
+    summary="Move a person to another shelter (check out here, in there, one history)",
+)
+def transfer(
+    request: HttpRequest, checkin_id: uuid.UUID, payload: TransferIn
+) -> Status[CheckinOut]:
+    earlier = Checkin.objects.select_related("opening").filter(pk=payload.id).first()
+    if earlier is not None:  # a replay of a transfer already made
+        access.require(request.user, Action.READ, earlier)
+        return Status(200, _checkin_out(earlier))
+    found = get_object_or_404(Checkin.objects.select_related("opening", "person"), pk=checkin_id)
+    access.require(request.user, Action.UPDATE, found)
+    target = (
+        Opening.objects.select_related("shelter")
+        .filter(shelter_id=payload.shelter_id, disaster_id=found.disaster_id)
+        .first()
+    )
+    if target is None:
+        raise problems.invalid("shelter_id", "this shelter is not open for the disaster")
+    try:
+        result = services.transfer(checkin=found, to_opening=target, new_id=payload.id)
+    except services.ShelterError as exc:
+        raise problems.invalid(exc.field, str(exc)) from exc
+    return Status(201, _checkin_out(result.checkin))
+
+
 class EvacueeOut(Schema):
     checkin_id: uuid.UUID
     person_id: uuid.UUID
