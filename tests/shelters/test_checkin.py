@@ -367,3 +367,24 @@ def test_transfer_through_the_api_is_replay_safe(
     again = client.post(url, body, content_type="application/json", **bearer(hq))
     assert again.status_code == 200
     assert Checkin.objects.filter(person=stay.person).count() == 2
+
+
+@pytest.mark.django_db
+def test_the_histories_are_append_only_in_the_database(
+    typhoon: Disaster, open_shelters: list[Opening]
+) -> None:
+    from django.db import DatabaseError, connection, transaction
+
+    from machi.core import append_only
+
+    services.checkin_create(
+        checkin_id=uuid.uuid4(), person=register(), disaster=typhoon, opening=open_shelters[0]
+    )
+    with connection.cursor() as cursor:
+        for table in ("shelters_openingevent", "shelters_checkinevent"):
+            for sql in append_only.statements(connection.vendor, table):
+                cursor.execute(sql)
+            changes = (f"UPDATE {table} SET at = at", f"DELETE FROM {table}")  # noqa: S608
+            for change in changes:
+                with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                    cursor.execute(change)
