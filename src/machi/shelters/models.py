@@ -86,17 +86,26 @@ class Opening(models.Model):
         return f"{self.shelter} ({self.get_status_display()})"
 
 
-class OpeningEvent(models.Model):
-    """Append-only history of an opening's status: who changed it, when."""
+class HistoryEntry(models.Model):
+    """One line of an append-only history (database triggers refuse changes, migration 0002)."""
 
-    opening = models.ForeignKey(Opening, on_delete=models.CASCADE, related_name="events")
-    status = models.CharField(max_length=16, choices=OpeningStatus.choices)
     at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=150, blank=True)
     note = models.CharField(max_length=200, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["at", "id"]
+
+
+class OpeningEvent(HistoryEntry):
+    """The history of an opening's status: who changed it, when."""
+
+    opening = models.ForeignKey(Opening, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=16, choices=OpeningStatus.choices)
+
+    class Meta(HistoryEntry.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.opening_id} {self.status} {self.at:%Y-%m-%d %H:%M}"
@@ -261,17 +270,14 @@ class CheckinEventKind(models.TextChoices):
     TRANSFER = "transfer", _("Transferred")
 
 
-class CheckinEvent(models.Model):
-    """Append-only history of stays: check-ins, check-outs, transfers."""
+class CheckinEvent(HistoryEntry):
+    """The history of stays: check-ins, check-outs, transfers."""
 
     checkin = models.ForeignKey(Checkin, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=CheckinEventKind.choices)
-    at = models.DateTimeField(default=timezone.now)
-    actor = models.CharField(max_length=150, blank=True)
-    note = models.CharField(max_length=200, blank=True)
 
-    class Meta:
-        ordering = ["at", "id"]
+    class Meta(HistoryEntry.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.checkin_id} {self.kind}"
