@@ -207,11 +207,7 @@ def checkin(request: HttpRequest, payload: CheckinIn) -> Status[CheckinsOut]:
     disaster = _disaster(payload.disaster_id)
     opening = None
     if payload.shelter_id is not None:
-        opening = (
-            Opening.objects.select_related("shelter")
-            .filter(shelter_id=payload.shelter_id, disaster=disaster)
-            .first()
-        )
+        opening = selectors.opening_at(shelter_id=payload.shelter_id, disaster=disaster)
         if opening is None:
             raise problems.invalid("shelter_id", "this shelter is not open for the disaster")
         access.require(request.user, Action.CREATE, Checkin)

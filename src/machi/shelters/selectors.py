@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from machi.core import access, japanese
+from machi.core import access, japanese, memo
 from machi.core.roles import Action
 from machi.emergency import selectors as emergency_selectors
 from machi.emergency.models import Disaster
@@ -42,6 +42,19 @@ def crowding(opening: Opening) -> str:
     if ratio >= 1:
         return "full"
     return "crowded" if ratio >= CROWDED_AT else "vacant"
+
+
+def opening_at(*, shelter_id: int, disaster: Disaster) -> Opening | None:
+    """The opening of a shelter for a disaster, remembered a few seconds per process (every
+    check-in asks). Its status may be that old: the check-in's own UPDATE is what decides."""
+    return memo.remember(
+        f"opening:{disaster.pk}:{shelter_id}",
+        lambda: (
+            Opening.objects.select_related("shelter")
+            .filter(shelter_id=shelter_id, disaster=disaster)
+            .first()
+        ),
+    )
 
 
 def disaster_for(disaster_id: int | None) -> Disaster | None:

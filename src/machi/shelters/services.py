@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from machi.core import context, fastsql, japanese
+from machi.core import context, fastsql, japanese, memo
 from machi.core import services as core_services
 from machi.core.roles import Action
 from machi.emergency.models import Disaster
@@ -65,6 +65,7 @@ def _event(opening: Opening, status: str, note: str = "") -> None:
     OpeningEvent.objects.create(opening=opening, status=status, actor=_actor(), note=note)
     # HQ sees a status change at once, not after the dashboard's two-second sharing.
     transaction.on_commit(lambda: cache.delete(selectors.dashboard_key(opening.disaster_id)))
+    transaction.on_commit(lambda: memo.forget("opening:"))
 
 
 def shelters_suitable(disaster: Disaster) -> list[Shelter]:
@@ -388,18 +389,31 @@ def _write_checkin(
 
 
 def _count_arrival(opening: Opening) -> None:
-    """One more person; 満員 in the same statement when the count reaches capacity."""
+    """One more person; 満員 in the same statement when the count reaches capacity.
+
+    The statement only touches an open (or full) shelter, so a shelter closed a moment ago
+    takes no one, whatever the caller's copy of it says.
+    """
     table = Opening._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET occupancy = occupancy + 1, "  # noqa: S608 - no user input
             "status = CASE WHEN status = %s AND capacity IS NOT NULL "
             "AND occupancy + 1 >= capacity THEN %s ELSE status END "
-            "WHERE id = %s RETURNING status",
-            [OpeningStatus.OPEN.value, OpeningStatus.FULL.value, opening.pk],
+            "WHERE id = %s AND status IN (%s, %s) RETURNING status",
+            [
+                OpeningStatus.OPEN.value,
+                OpeningStatus.FULL.value,
+                opening.pk,
+                OpeningStatus.OPEN.value,
+                OpeningStatus.FULL.value,
+            ],
         )
         row = cursor.fetchone()
-    if row and row[0] == OpeningStatus.FULL and opening.status == OpeningStatus.OPEN:
+    if row is None:
+        # Closed since the caller looked (this check is the one that counts): no check-in.
+        raise ShelterError("the shelter is not open", field="shelter_id")
+    if row[0] == OpeningStatus.FULL and opening.status == OpeningStatus.OPEN:
         opening.status = OpeningStatus.FULL
         _event(opening, OpeningStatus.FULL, note=AUTO_FULL)
 
