@@ -46,7 +46,11 @@ def _event(
         action=Action(action),
         object_type=object_type or (record._meta.label_lower if record is not None else ""),
         object_id=str(record.pk) if record is not None and record.pk is not None else "",
-        object_repr=str(record)[:200] if record is not None else "",
+        # Records of people (evacuees, applicants) are named by id only: auditors may read
+        # the log, not the people in it.
+        object_repr=str(record)[:200]
+        if record is not None and getattr(record, "AUDIT_REPR", True)
+        else "",
         ip_address=ctx.ip_address,
         channel=ctx.channel,
         request_id=ctx.request_id,

@@ -4,7 +4,7 @@ No `from __future__ import annotations`: django-ninja reads the annotations at i
 """
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -17,7 +17,7 @@ from machi.core.hazards import Hazard
 from machi.core.models import Area
 from machi.core.roles import Action
 from machi.emergency import selectors, services
-from machi.emergency.models import Disaster
+from machi.emergency.models import Disaster, ResponderRun
 
 router = Router(tags=["emergency"])
 
@@ -51,14 +51,19 @@ class DisasterOut(Schema):
         return obj.is_active
 
     @staticmethod
-    def resolve_responses(obj: Disaster) -> list[object]:
+    def resolve_responses(obj: Disaster, context: dict[str, Any]) -> list[object]:
+        # What the responders did (and their errors) is for HQ and administrators.
+        request = context.get("request")
+        user = getattr(request, "user", None)
+        if user is None or not access.may(user, Action.READ, ResponderRun):
+            return []
         return list(selectors.responder_runs(obj))
 
 
 class DisasterIn(Schema):
     name: Annotated[str, Field(min_length=1, max_length=128)]
     hazards: Annotated[list[Hazard], Field(min_length=1)]
-    area_ids: list[int] = []
+    area_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = []
     started_at: dt.datetime | None = None
     is_exercise: bool = False
 

@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
@@ -157,8 +158,8 @@ class PersonIn(Schema):
 
 class CheckinIn(Schema):
     id: uuid.UUID = Field(description="Made by the client; a replay returns the first record.")
-    shelter_id: int | None = None
-    disaster_id: int | None = None
+    shelter_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    disaster_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
     stay_type: StayType = StayType.SHELTER
     source: CheckinSource = CheckinSource.STAFF
     device: Annotated[str, Field(max_length=64)] = ""
@@ -215,6 +216,8 @@ def checkin(request: HttpRequest, payload: CheckinIn) -> Status[CheckinsOut]:
             raise HttpError(403, "You do not work at this shelter.")
     else:
         access.require(request.user, Action.CREATE, Checkin)
+        if not selectors.may_record_outside_shelters(request.user):
+            raise HttpError(403, "Stays outside shelters are recorded by HQ.")
     try:
         if payload.household_code is not None:
             household = selectors.household_by_code(payload.household_code)
@@ -230,21 +233,24 @@ def checkin(request: HttpRequest, payload: CheckinIn) -> Status[CheckinsOut]:
                 device=payload.device,
             )
         else:
-            if payload.person is not None:
-                person = _register(payload.person, disaster, payload.id)
-            else:
-                person = get_object_or_404(Person, pk=payload.person_id)
-            results = [
-                services.checkin_create(
-                    checkin_id=payload.id,
-                    person=person,
-                    disaster=disaster,
-                    opening=opening,
-                    stay_type=payload.stay_type,
-                    source=payload.source,
-                    device=payload.device,
-                )
-            ]
+            with transaction.atomic():  # a new person and their check-in, or neither
+                if payload.person is not None:
+                    person = _register(payload.person, disaster, payload.id)
+                else:
+                    person = get_object_or_404(Person, pk=payload.person_id)
+                    if not selectors.may_check_in(request.user, person):
+                        raise HttpError(403, "This person stays at another shelter.")
+                results = [
+                    services.checkin_create(
+                        checkin_id=payload.id,
+                        person=person,
+                        disaster=disaster,
+                        opening=opening,
+                        stay_type=payload.stay_type,
+                        source=payload.source,
+                        device=payload.device,
+                    )
+                ]
     except services.ShelterError as exc:
         raise problems.invalid(exc.field, str(exc)) from exc
     status = 201 if any(r.created for r in results) else 200
@@ -272,7 +278,7 @@ def checkout(request: HttpRequest, checkin_id: uuid.UUID) -> CheckinOut:
 
 class TransferIn(Schema):
     id: uuid.UUID = Field(description="Client id of the new stay; a replay returns it.")
-    shelter_id: int
+    shelter_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 @router.post(

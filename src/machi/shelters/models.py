@@ -157,6 +157,8 @@ CONSENT_ITEMS = ("name", "address", "birth_date", "sex", "whereabouts", "injury"
 class Household(models.Model):
     """A household as registered (by a resident's phone, or by staff)."""
 
+    AUDIT_REPR = False  # the audit log names this record by id only
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     disaster = models.ForeignKey(
         Disaster, on_delete=models.PROTECT, related_name="households", null=True, blank=True
@@ -174,7 +176,7 @@ class Household(models.Model):
         verbose_name_plural = _("households")
 
     def __str__(self) -> str:
-        return f"{_('household')} {self.code[:6]}"
+        return f"{_('household')} {str(self.pk)[:8]}"
 
 
 class Sex(models.TextChoices):
@@ -185,6 +187,8 @@ class Sex(models.TextChoices):
 
 class Person(models.Model):
     """An evacuee (the four basic items + kana, contacts, needs, consent)."""
+
+    AUDIT_REPR = False  # the audit log names this record by id only
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     household = models.ForeignKey(Household, on_delete=models.CASCADE, related_name="members")
@@ -232,6 +236,8 @@ class CheckinSource(models.TextChoices):
 class Checkin(models.Model):
     """One stay of one person. Its id is made by the client, so a replay never duplicates it."""
 
+    AUDIT_REPR = False  # the audit log names this record by id only
+
     id = models.UUIDField(primary_key=True, editable=False)
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="checkins")
     disaster = models.ForeignKey(Disaster, on_delete=models.PROTECT, related_name="checkins")
@@ -255,6 +261,15 @@ class Checkin(models.Model):
     class Meta:
         verbose_name = _("check-in")
         verbose_name_plural = _("check-ins")
+        constraints = [
+            # One open stay per person and shelter: two desks scanning the same QR code at
+            # once record one stay, not two.
+            models.UniqueConstraint(
+                fields=["person", "opening"],
+                condition=models.Q(checked_out_at__isnull=True, opening__isnull=False),
+                name="checkin_one_open_stay_per_shelter",
+            )
+        ]
         indexes = [
             models.Index(fields=["opening", "checked_out_at"], name="checkin_present_idx"),
             models.Index(fields=["person", "checked_out_at"], name="checkin_person_idx"),

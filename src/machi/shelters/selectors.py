@@ -303,3 +303,16 @@ def presence_by_day_night(opening: Opening, *, days: int = 7) -> list[DayNight]:
         result.append(DayNight(day, present(noon), present(midnight)))
         day += dt.timedelta(days=1)
     return result
+
+
+def may_check_in(user: Any, person: Person) -> bool:
+    """Staff may check in someone they may already see, or someone staying nowhere yet (a
+    resident who registered, or a new arrival). Never pull in another shelter's evacuee by id."""
+    if access.scope(user, Action.READ, Person.objects.filter(pk=person.pk)).exists():
+        return True
+    return not Checkin.objects.filter(PRESENT, person=person).exists()
+
+
+def may_record_outside_shelters(user: Any) -> bool:
+    """Stays at home, in a car or with relatives are city-wide records: HQ's."""
+    return access.may(user, Action.READ, "shelters.dashboard")

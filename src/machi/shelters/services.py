@@ -141,6 +141,7 @@ def opening_set_full(*, opening: Opening, full: bool) -> Opening:
     current = {OpeningStatus.OPEN, OpeningStatus.FULL} - {wanted}
     if Opening.objects.filter(pk=opening.pk, status__in=current).update(status=wanted):
         _event(opening, wanted, note="by hand")
+        core_services.audit_record(action=Action.UPDATE, record=opening, detail={"status": wanted})
     opening.refresh_from_db()
     return opening
 
@@ -346,9 +347,14 @@ def checkin_create(
         with transaction.atomic():
             _write_checkin(checkin, opening=opening, elsewhere=elsewhere, outside=outside)
     except IntegrityError:
-        if not Checkin.objects.filter(pk=checkin_id).exists():
-            raise
-        return _replayed(checkin_id, person=person, opening=opening)  # lost a replay race
+        if Checkin.objects.filter(pk=checkin_id).exists():
+            return _replayed(checkin_id, person=person, opening=opening)  # lost a replay race
+        here = Checkin.objects.filter(
+            person=person, opening=opening, checked_out_at__isnull=True
+        ).first()
+        if opening is not None and here is not None:
+            return CheckinResult(here, created=False)  # two desks scanned the same person
+        raise
     return CheckinResult(checkin, created=True)
 
 
@@ -389,33 +395,24 @@ def _write_checkin(
 
 
 def _count_arrival(opening: Opening) -> None:
-    """One more person; 満員 in the same statement when the count reaches capacity.
+    """One more person, then 満員 if the count reached capacity.
 
-    The statement only touches an open (or full) shelter, so a shelter closed a moment ago
-    takes no one, whatever the caller's copy of it says.
+    The UPDATE only touches an open (or full) shelter, so a shelter closed a moment ago takes
+    no one, whatever the caller's copy of it says. Whether it became full is decided by the
+    database (``_mark_full``'s conditional UPDATE), never by that copy.
     """
     table = Opening._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET occupancy = occupancy + 1, "  # noqa: S608 - no user input
-            "status = CASE WHEN status = %s AND capacity IS NOT NULL "
-            "AND occupancy + 1 >= capacity THEN %s ELSE status END "
-            "WHERE id = %s AND status IN (%s, %s) RETURNING status",
-            [
-                OpeningStatus.OPEN.value,
-                OpeningStatus.FULL.value,
-                opening.pk,
-                OpeningStatus.OPEN.value,
-                OpeningStatus.FULL.value,
-            ],
+            f"UPDATE {table} SET occupancy = occupancy + 1 "  # noqa: S608 - no user input
+            "WHERE id = %s AND status IN (%s, %s)",
+            [opening.pk, OpeningStatus.OPEN.value, OpeningStatus.FULL.value],
         )
-        row = cursor.fetchone()
-    if row is None:
+        counted = cursor.rowcount
+    if not counted:
         # Closed since the caller looked (this check is the one that counts): no check-in.
         raise ShelterError("the shelter is not open", field="shelter_id")
-    if row[0] == OpeningStatus.FULL and opening.status == OpeningStatus.OPEN:
-        opening.status = OpeningStatus.FULL
-        _event(opening, OpeningStatus.FULL, note=AUTO_FULL)
+    _mark_full(opening)
 
 
 def checkin_household(
@@ -472,9 +469,14 @@ def checkout(*, checkin: Checkin, at: dt.datetime | None = None, note: str = "")
 @transaction.atomic
 def transfer(*, checkin: Checkin, to_opening: Opening, new_id: uuid.UUID) -> CheckinResult:
     """Move a person to another shelter: check out here, check in there, one history."""
-    if checkin.checked_out_at is not None:
+    checkin = (
+        Checkin.objects.select_for_update().select_related("person", "disaster").get(pk=checkin.pk)
+    )
+    if checkin.checked_out_at is not None or not _close_stay(
+        checkin, when=timezone.now(), note=f"transfer to {to_opening.shelter}"
+    ):
         raise ShelterError("this stay has already ended", field="checkin_id")
-    checkout(checkin=checkin, note=f"transfer to {to_opening.shelter}")
+    core_services.audit_record(action=Action.UPDATE, record=checkin, detail={"transfer": True})
     CheckinEvent.objects.create(
         checkin=checkin, kind=CheckinEventKind.TRANSFER, actor=_actor(), note=str(new_id)
     )

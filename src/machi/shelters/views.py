@@ -6,9 +6,12 @@ import uuid
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -50,7 +53,9 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    if not value or not value.isascii() or not value.isdecimal() or len(value) > 18:
+        return None
+    return int(value)
 
 
 def _url(name: str, **kwargs: Any) -> str:
@@ -194,6 +199,8 @@ def checkin_code(request: HttpRequest, opening_id: int) -> HttpResponse:
 def checkin_person(request: HttpRequest, opening_id: int, person_id: uuid.UUID) -> HttpResponse:
     found = _opening(request, opening_id, Action.UPDATE)
     person = get_object_or_404(Person, pk=person_id)
+    if not selectors.may_check_in(request.user, person):
+        raise PermissionDenied(_("This person stays at another shelter."))
     try:
         result = services.checkin_create(
             checkin_id=uuid.uuid4(), person=person, disaster=found.disaster, opening=found
@@ -217,18 +224,21 @@ def register(request: HttpRequest, opening_id: int) -> HttpResponse:
         data = form.cleaned_data
         stay = data.pop("stay_type")
         try:
-            household = services.household_register(
-                members=[services.PersonInput(**data)], disaster=found.disaster
-            )
-            person = household.members.get()
             at_shelter = stay in {StayType.SHELTER, StayType.WELFARE, StayType.INTERIM}
-            services.checkin_create(
-                checkin_id=uuid.uuid4(),
-                person=person,
-                disaster=found.disaster,
-                opening=found if at_shelter else None,
-                stay_type=stay,
-            )
+            if not at_shelter and not selectors.may_record_outside_shelters(request.user):
+                raise services.ShelterError(_("Stays outside shelters are recorded by HQ."))
+            with transaction.atomic():  # a new person and their check-in, or neither
+                household = services.household_register(
+                    members=[services.PersonInput(**data)], disaster=found.disaster
+                )
+                person = household.members.get()
+                services.checkin_create(
+                    checkin_id=uuid.uuid4(),
+                    person=person,
+                    disaster=found.disaster,
+                    opening=found if at_shelter else None,
+                    stay_type=stay,
+                )
         except services.ShelterError as exc:
             form.add_error(None, str(exc))
         else:
@@ -301,7 +311,10 @@ def supply_advance(request: HttpRequest, request_id: int) -> HttpResponse:
         services.supply_advance(request=supply, status=request.POST.get("status", ""))
     except (services.ShelterError, ValueError) as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next_url") or _url("shelters:supplies"))
+    target = request.POST.get("next_url", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = _url("shelters:supplies")
+    return redirect(target)
 
 
 @staff_required

@@ -277,7 +277,7 @@ def _reshaped(request: HttpRequest, household: HouseholdForm, members: Any) -> H
     """
     initial = [form_values(form) for form in members.forms]
     removed = request.POST.get("remove_member", "")
-    if removed.isdigit() and 0 <= int(removed) < len(initial):
+    if removed.isascii() and removed.isdecimal() and 0 <= int(removed) < len(initial):
         del initial[int(removed)]
     extra = 1 if "add_member" in request.POST and len(initial) < MAX_MEMBERS else 0
     reshaped = member_formset(extra=extra)(initial=initial, prefix="members")
