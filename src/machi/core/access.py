@@ -194,6 +194,19 @@ def scope(user: Any, action: Action | str, queryset: models.QuerySet[M]) -> mode
     )
 
 
+def reaches_all(user: Any, action: Action | str, model: type[models.Model] | str) -> bool:
+    """True when the user may ``action`` every record of this kind (no facility scope)."""
+    policy = _POLICIES.get(resource_of(model))
+    if policy is None:
+        return False
+    action = Action(action)
+    return any(
+        action in policy.grants.get(role, frozenset())
+        and (role not in SCOPED_ROLES or policy.facility_path is None)
+        for role in Grants.of(user).roles
+    )
+
+
 def is_staff_member(user: Any) -> bool:
     """Holds at least one role: may use the staff console."""
     return bool(Grants.of(user).roles)
