@@ -233,28 +233,35 @@ def checkin(request: HttpRequest, payload: CheckinIn) -> Status[CheckinsOut]:
                 device=payload.device,
             )
         else:
-            with transaction.atomic():  # a new person and their check-in, or neither
-                if payload.person is not None:
+            if payload.person is not None:
+                with transaction.atomic():  # a new person and their check-in, or neither
                     person = _register(payload.person, disaster, payload.id)
-                else:
-                    person = get_object_or_404(Person, pk=payload.person_id)
-                    if not selectors.may_check_in(request.user, person):
-                        raise HttpError(403, "This person stays at another shelter.")
-                results = [
-                    services.checkin_create(
-                        checkin_id=payload.id,
-                        person=person,
-                        disaster=disaster,
-                        opening=opening,
-                        stay_type=payload.stay_type,
-                        source=payload.source,
-                        device=payload.device,
-                    )
-                ]
+                    results = [_check_in(payload, person, disaster, opening)]
+            else:
+                # No surrounding transaction here: SQLite's write lock is taken only for the
+                # check-in's own writes.
+                person = get_object_or_404(Person, pk=payload.person_id)
+                if not selectors.may_check_in(request.user, person):
+                    raise HttpError(403, "This person stays at another shelter.")
+                results = [_check_in(payload, person, disaster, opening)]
     except services.ShelterError as exc:
         raise problems.invalid(exc.field, str(exc)) from exc
     status = 201 if any(r.created for r in results) else 200
     return Status(status, CheckinsOut(checkins=[_checkin_out(r.checkin) for r in results]))
+
+
+def _check_in(
+    payload: CheckinIn, person: Person, disaster: Disaster, opening: Opening | None
+) -> services.CheckinResult:
+    return services.checkin_create(
+        checkin_id=payload.id,
+        person=person,
+        disaster=disaster,
+        opening=opening,
+        stay_type=payload.stay_type,
+        source=payload.source,
+        device=payload.device,
+    )
 
 
 def _register(data: PersonIn, disaster: Disaster, checkin_id: uuid.UUID) -> Person:
