@@ -405,14 +405,16 @@ def _count_arrival(opening: Opening) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET occupancy = occupancy + 1 "  # noqa: S608 - no user input
-            "WHERE id = %s AND status IN (%s, %s)",
+            "WHERE id = %s AND status IN (%s, %s) RETURNING status, occupancy, capacity",
             [opening.pk, OpeningStatus.OPEN.value, OpeningStatus.FULL.value],
         )
-        counted = cursor.rowcount
-    if not counted:
+        row = cursor.fetchone()
+    if row is None:
         # Closed since the caller looked (this check is the one that counts): no check-in.
         raise ShelterError("the shelter is not open", field="shelter_id")
-    _mark_full(opening)
+    status, occupancy, capacity = row
+    if status == OpeningStatus.OPEN and capacity is not None and occupancy >= capacity:
+        _mark_full(opening)
 
 
 def checkin_household(
