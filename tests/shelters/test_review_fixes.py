@@ -136,3 +136,27 @@ def test_odd_numbers_in_urls_are_not_errors(client: Client, hq: User, typhoon: D
         "/console/shelters/?disaster=99999999999999999999",
     ):
         assert client.get(url).status_code in {200, 302}
+
+
+def test_staff_stop_finding_people_who_moved_to_another_shelter(
+    make_staff: Any, typhoon: Disaster, open_shelters: list[Opening]
+) -> None:
+    from machi.shelters import selectors
+
+    mine, theirs = open_shelters
+    staff = staff_at(make_staff, mine)
+    person = register("移動", family_name_kana="いどう")
+    stay = services.checkin_create(
+        checkin_id=uuid.uuid4(), person=person, disaster=typhoon, opening=mine
+    ).checkin
+    assert selectors.persons_search(staff, query="イドウ") == [person]
+    services.transfer(checkin=stay, to_opening=theirs, new_id=uuid.uuid4())
+    assert selectors.persons_search(staff, query="イドウ") == []
+
+
+def test_a_shelter_cannot_open_for_a_disaster_that_ended(
+    hq: User, typhoon: Disaster, shelters: list[Any]
+) -> None:
+    Disaster.objects.filter(pk=typhoon.pk).update(ended_at=typhoon.started_at)
+    with pytest.raises(services.ShelterError, match="ended"):
+        services.opening_open(shelter=shelters[0], disaster=typhoon)  # a stale copy: active

@@ -250,9 +250,11 @@ def persons_search(
     registered but not staying anywhere yet (so shelter staff can check them in)."""
     if not query and birth_date is None:
         return []
-    visible = access.scope(user, Action.READ, Person.objects.all())
+    # Those staying where the user works now (not wherever they once were), and those
+    # staying nowhere yet.
+    here = access.scope(user, Action.READ, Checkin.objects.filter(PRESENT))
     staying = Checkin.objects.filter(PRESENT, person=OuterRef("pk"))
-    queryset = Person.objects.filter(Q(pk__in=visible.values("pk")) | ~Exists(staying))
+    queryset = Person.objects.filter(Q(pk__in=here.values("person_id")) | ~Exists(staying))
     if query:
         key = japanese.kana_key(query)
         text = japanese.normalize(query)
@@ -310,7 +312,8 @@ def may_check_in(user: Any, person: Person) -> bool:
     resident who registered, or a new arrival). Never pull in another shelter's evacuee by id."""
     if access.reaches_all(user, Action.READ, Person):
         return True  # HQ: no query on the reception's hot path
-    if access.scope(user, Action.READ, Person.objects.filter(pk=person.pk)).exists():
+    present = Checkin.objects.filter(PRESENT, person=person)
+    if access.scope(user, Action.READ, present).exists():
         return True
     return not Checkin.objects.filter(PRESENT, person=person).exists()
 

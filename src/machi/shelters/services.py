@@ -104,8 +104,8 @@ def openings_propose(*, disaster: Disaster) -> list[Opening]:
 @transaction.atomic
 def opening_open(*, shelter: Shelter, disaster: Disaster) -> Opening:
     """Open a shelter for a disaster (HQ's confirmation, or a shelter opened by hand)."""
-    if not disaster.is_active:
-        raise ShelterError(f"{disaster} has ended", field="disaster_id")
+    if not Disaster.objects.filter(pk=disaster.pk, ended_at__isnull=True).exists():
+        raise ShelterError(f"{disaster} has ended", field="disaster_id")  # asked afresh
     opening, _ = Opening.objects.select_for_update().get_or_create(
         shelter=shelter, disaster=disaster, defaults={"capacity": shelter.capacity}
     )

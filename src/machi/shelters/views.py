@@ -378,5 +378,7 @@ def anpi_csv(request: HttpRequest) -> HttpResponse:
     core_services.audit_record(
         action=Action.EXPORT, object_type="shelters.anpi", detail={"rows": len(rows) - 1}
     )
+    disclosed = [person for person, _ in pairs if (person.consent or {}).get("name")]
+    core_services.audit_record_many(action=Action.EXPORT, records=disclosed)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return _download(japanese.excel_csv(rows), f"anpi-{stamp}.csv", "text/csv; charset=utf-8")
