@@ -206,3 +206,20 @@ def test_anpi_list_shows_only_consented_items(
     assert "公開 可" in text
     assert str(open_shelters[1].shelter) in text
     assert "非公開" not in text
+
+
+def test_staff_move_a_person_to_another_shelter(
+    client: Client, make_staff: Any, typhoon: Disaster, open_shelters: list[Opening]
+) -> None:
+    mine, other = open_shelters
+    stay = services.checkin_create(
+        checkin_id=uuid.uuid4(), person=register("移動"), disaster=typhoon, opening=mine
+    ).checkin
+    client.force_login(staff_at(make_staff, mine))
+    url = f"/console/shelters/openings/{mine.pk}/checkins/{stay.pk}/transfer/"
+    page = client.get(url)
+    assert str(other.shelter) in page.content.decode()
+    assert client.post(url, {"to": "0"}).status_code == 400
+    response = client.post(url, {"to": str(other.pk)})
+    assert response.status_code == 302
+    assert Checkin.objects.get(person=stay.person, checked_out_at__isnull=True).opening == other

@@ -25,6 +25,11 @@ urlpatterns = [
         views.checkout,
         name="checkout",
     ),
+    path(
+        "openings/<int:opening_id>/checkins/<uuid:checkin_id>/transfer/",
+        views.transfer,
+        name="transfer",
+    ),
     path("openings/<int:opening_id>/supplies/", views.supply_create, name="supply_create"),
     path("openings/<int:opening_id>/roster.csv", views.roster_csv, name="roster_csv"),
     path("openings/<int:opening_id>/roster.pdf", views.roster_pdf, name="roster_pdf"),

@@ -266,6 +266,37 @@ def checkout(request: HttpRequest, opening_id: int, checkin_id: uuid.UUID) -> Ht
 
 
 @staff_required
+def transfer(request: HttpRequest, opening_id: int, checkin_id: uuid.UUID) -> HttpResponse:
+    """Move a person from this shelter to another open one (GET: choose, POST: move)."""
+    found = _opening(request, opening_id, Action.UPDATE)
+    stay = get_object_or_404(Checkin.objects.select_related("person"), pk=checkin_id, opening=found)
+    targets = [o for o in selectors.openings_live(found.disaster) if o.pk != found.pk]
+    error = ""
+    if request.method == "POST":
+        target = next((o for o in targets if str(o.pk) == request.POST.get("to")), None)
+        if target is None:
+            error = _("Choose the shelter the person moves to.")
+        else:
+            try:
+                services.transfer(checkin=stay, to_opening=target, new_id=uuid.uuid4())
+            except services.ShelterError as exc:
+                error = str(exc)
+            else:
+                messages.success(
+                    request,
+                    _("%(name)s moved to %(shelter)s.")
+                    % {"name": stay.person, "shelter": target.shelter},
+                )
+                return _back(found)
+    return render(
+        request,
+        "shelters/transfer.html",
+        {"opening": found, "stay": stay, "targets": targets, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@staff_required
 @require_POST
 def set_status(request: HttpRequest, opening_id: int) -> HttpResponse:
     found = _opening(request, opening_id, Action.UPDATE)
