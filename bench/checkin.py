@@ -34,7 +34,6 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -63,6 +62,7 @@ from pages import (
     merge,
     pg_database_name,
     summarise,
+    tear_down,
 )
 
 PATH = "/api/v1/checkins"
@@ -764,19 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         result["error"] = f"interrupted ({type(exc).__name__})"
         code = 130
     finally:
-        signal.alarm(0)
-        stopped = server.stop()
-        result.setdefault("server_exit", stopped)
-        result["server_log_error_lines"] = server.problems()
-        if pg_name:
-            try:
-                _psql(args.database_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-                result["cleanup_error"] = str(exc)
-        if args.keep:
-            result["data_dir"] = str(data_dir)
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        tear_down(server, result, args.database_url, data_dir, keep=args.keep)
 
     print_summary(result)
     print(json.dumps(result, ensure_ascii=False, separators=(",", ":")))

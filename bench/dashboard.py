@@ -47,6 +47,7 @@ from pages import (
     pg_database_name,
     sign_in,
     summarise,
+    tear_down,
 )
 
 SETUP = """
@@ -207,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     finally:
-        server.stop()
-        if pg_name:
-            _psql(args.database_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        tear_down(server, result, args.database_url, data_dir, keep=False)
     for name in ("baseline", "dashboard", "refresh"):
         if name in result.get("pages", {}):
             f = result["pages"][name]

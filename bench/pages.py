@@ -613,22 +613,31 @@ def main(argv: list[str] | None = None) -> int:
         result["error"] = f"interrupted ({type(exc).__name__})"
         code = 130
     finally:
-        signal.alarm(0)
-        result["server_exit"] = server.stop()
-        result["server_log_error_lines"] = server.problems()
-        if pg_name:
-            try:
-                _psql(args.database_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-                result["cleanup_error"] = str(exc)
-        if args.keep:
-            result["data_dir"] = str(data_dir)
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        tear_down(server, result, args.database_url, data_dir, keep=args.keep)
 
     print_summary(result)
     print(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
     return code
+
+
+def tear_down(
+    server: Server, result: dict[str, Any], database_url: str, data_dir: Path, *, keep: bool
+) -> None:
+    """What every benchmark does last, whatever happened: stop the server, drop the scratch
+    database, remove the temporary data folder (unless kept), note anything that failed."""
+    signal.alarm(0)
+    result.setdefault("server_exit", server.stop())
+    result["server_log_error_lines"] = server.problems()
+    if database_url:
+        name = pg_database_name(database_url)
+        try:
+            _psql(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+            result["cleanup_error"] = str(exc)
+    if keep:
+        result["data_dir"] = str(data_dir)
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def print_summary(result: dict[str, Any]) -> None:
