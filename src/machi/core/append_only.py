@@ -1,8 +1,8 @@
-"""Database triggers that make a history table append-only (UPDATE and DELETE refused).
+"""Database triggers that make a table append-only (UPDATE, DELETE and TRUNCATE refused).
 
-Used by migrations of rooms whose history must never be rewritten (a shelter's status history,
-an evacuee's check-ins and check-outs). Like the audit log's triggers they are off in the test
-settings (``MACHI_AUDIT_DB_TRIGGERS``), because test isolation empties every table.
+Used by the migrations of records that must never be rewritten: the audit log, a shelter's
+status history, an evacuee's check-ins and check-outs. They are off in the test settings
+(``MACHI_AUDIT_DB_TRIGGERS``), because test isolation empties every table.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def statements(vendor: str, table: str) -> list[str]:
             f"BEGIN RAISE EXCEPTION '{table} is append-only'; END; $$ LANGUAGE plpgsql;",
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION {table}_refuse();",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_refuse();",
         ]
     return []
 
@@ -40,6 +42,7 @@ def reverse_statements(vendor: str, table: str) -> list[str]:
     if vendor == "postgresql":
         return [
             f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};",
+            f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};",
             f"DROP FUNCTION IF EXISTS {table}_refuse();",
         ]
     return []
