@@ -9,6 +9,8 @@ from machi.core import problems
 from machi.core.api import router as core_router
 from machi.core.auth import BearerTokenAuth, FixedWindowThrottle, StaffSessionAuth
 from machi.emergency.api import router as emergency_router
+from machi.emergency.api_chronology import router as chronology_router
+from machi.emergency.api_field import router as field_router
 from machi.shelters.api import router as shelters_router
 
 api = NinjaAPI(
@@ -31,3 +33,5 @@ problems.install(api)
 api.add_router("/", core_router)
 api.add_router("/", emergency_router)
 api.add_router("/", shelters_router)
+api.add_router("/", field_router)
+api.add_router("/", chronology_router)

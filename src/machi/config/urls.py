@@ -14,6 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/disasters/", include("machi.emergency.urls")),
     path("console/shelters/", include("machi.shelters.urls")),
+    path("console/chronology/", include("machi.emergency.urls_chronology")),
+    path("console/", include("machi.emergency.urls_field")),
     path("", include("machi.shelters.urls_public")),
     path("", include("machi.core.urls")),
 ]

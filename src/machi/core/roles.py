@@ -8,6 +8,9 @@ class Role(models.TextChoices):
     HQ = "hq", _("Disaster headquarters")
     SHELTER_STAFF = "shelter_staff", _("Shelter staff")
     COUNTER = "counter", _("Counter staff")
+    # Staff of any department sent out in a disaster: they report incidents and work on the
+    # tasks HQ gives their department.
+    FIELD = "field", _("Department staff (field)")
     WIFI_ADMIN = "wifi_admin", _("Wi-Fi administrator")
     AUDITOR = "auditor", _("Auditor")
     SYSADMIN = "sysadmin", _("System administrator")

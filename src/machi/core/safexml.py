@@ -99,7 +99,8 @@ def validate(root: Any, schema_path: str | Path) -> None:
     if compiled.validate(root):
         return
     error = compiled.error_log.last_error
-    raise XmlRejected(f"not valid against {Path(schema_path).name}: {error.message}", line=error.line)
+    name = Path(schema_path).name
+    raise XmlRejected(f"not valid against {name}: {error.message}", line=error.line)
 
 
 def text(root: Any, path: str, namespaces: dict[str, str]) -> str:

@@ -1,0 +1,5 @@
+"""API of the chronology."""
+
+from ninja import Router
+
+router = Router(tags=["chronology"])
