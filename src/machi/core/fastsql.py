@@ -44,3 +44,31 @@ def insert(obj: models.Model) -> models.Model:
     obj._state.adding = False
     obj._state.db = alias
     return obj
+
+
+def row(obj: models.Model) -> tuple[str, str, list[str], list[Any]]:
+    """The pieces of ``obj``'s INSERT for a caller composing its own statement (PostgreSQL).
+
+    Returns the quoted table, the quoted column list, one typed placeholder per column
+    (``%s::uuid``: in ``INSERT … SELECT`` a bare parameter would arrive as text) and the values,
+    converted as the ORM would. The primary key must already be set or be left to the database.
+    """
+    model = type(obj)
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    with_pk = obj.pk is not None
+    _sql, fields = _plan(model, with_pk, connection.vendor)
+    table, columns, marks = _typed_plan(model, with_pk, alias)
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    return table, columns, marks, values
+
+
+@cache
+def _typed_plan(model: type[models.Model], with_pk: bool, alias: str) -> tuple[str, str, list[str]]:
+    connection = connections[alias]
+    _sql, fields = _plan(model, with_pk, connection.vendor)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    # varchar(16) → varchar: the column's own length check still applies on insert.
+    marks = [f"%s::{(f.cast_db_type(connection) or 'text').split('(')[0].strip()}" for f in fields]
+    return quote(model._meta.db_table), columns, marks

@@ -58,6 +58,16 @@ def _event(
     )
 
 
+def audit_event(
+    *,
+    action: Action | str,
+    record: models.Model | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An unsaved event, for the one hot path that writes it in its own statement."""
+    return _event(action, record, object_type="", detail=detail, actor=None)
+
+
 def audit_record(
     *,
     action: Action | str,

@@ -279,10 +279,15 @@ def _member_checkin_id(checkin_id: uuid.UUID, person: Person) -> uuid.UUID:
     return uuid.uuid5(checkin_id, str(person.pk))
 
 
+class PersonNotFound(ShelterError):
+    """The person of a check-in does not exist."""
+
+
 def checkin_create(
     *,
     checkin_id: uuid.UUID,
-    person: Person,
+    person: Person | None = None,
+    person_id: uuid.UUID | None = None,
     disaster: Disaster,
     opening: Opening | None,
     stay_type: str = StayType.SHELTER,
@@ -290,27 +295,19 @@ def checkin_create(
     device: str = "",
     at: dt.datetime | None = None,
 ) -> CheckinResult:
-    """Record that a person stays somewhere. Replaying the same id returns the first record.
+    """Record that a person (or the person of ``person_id``) stays somewhere.
 
-    The reads come before the transaction, so SQLite's write lock is held only for the writes;
-    a replay racing its original is caught by the primary key.
+    Replaying the same id returns the first record. The reads come before the transaction, so
+    SQLite's write lock is held only for the writes; a replay racing its original is caught by
+    the primary key.
     """
-    # One query answers both "is this a replay?" and "where is the person now?" (written out:
-    # the ORM would spend longer building it than the database answering it).
-    id_field = Checkin._meta.pk
-    known = list(
-        Checkin.objects.raw(
-            f"SELECT id, person_id, opening_id, checked_out_at FROM {Checkin._meta.db_table} "  # noqa: S608
-            "WHERE id = %s OR (person_id = %s AND checked_out_at IS NULL)",
-            [
-                id_field.get_db_prep_value(checkin_id, connection),
-                id_field.get_db_prep_value(person.pk, connection),
-            ],
-        )
-    )
-    existing = next((c for c in known if c.pk == checkin_id), None)
-    if existing is not None:
-        return _replayed(checkin_id, person=person, opening=opening)
+    if person is not None:
+        person_id = person.pk
+    if person_id is None:
+        raise ShelterError("a check-in needs a person", field="person_id")
+    needs, known = _whereabouts(checkin_id, person_id)
+    if any(c.pk == checkin_id for c in known):
+        return _replayed(checkin_id, person_id=person_id, opening=opening)
     stay = StayType(stay_type)
     if stay in STAYS_AT_A_SHELTER and opening is None:
         raise ShelterError("a stay at a shelter needs the shelter", field="shelter_id")
@@ -319,7 +316,7 @@ def checkin_create(
             raise ShelterError("the shelter is not open for this disaster", field="shelter_id")
         if opening.status not in {OpeningStatus.OPEN, OpeningStatus.FULL}:
             raise ShelterError("the shelter is not open", field="shelter_id")
-    open_stays = [c for c in known if c.person_id == person.pk and c.checked_out_at is None]
+    open_stays = [c for c in known if c.person_id == person_id and c.checked_out_at is None]
     if opening is not None:
         for current in open_stays:
             if current.opening_id == opening.pk:
@@ -330,27 +327,36 @@ def checkin_create(
     outside = [s for s in open_stays if s.opening_id is None]
     checkin = Checkin(
         id=checkin_id,
-        person=person,
-        disaster=disaster,
+        person_id=person_id,
+        disaster_id=disaster.pk,
         opening=opening,
         stay_type=stay,
         source=CheckinSource(source),
         device=device[:64],
         recorded_by=_actor(),
         checked_in_at=at or timezone.now(),
-        needs_care=bool(person.needs),
+        needs_care=bool(needs),
         # Present at two shelters at once: flag both stays for HQ (a duplicate or a move
         # nobody recorded), never silently pick one. In a car while at a shelter: the same.
         conflict=bool(elsewhere),
     )
     try:
-        with transaction.atomic():
-            _write_checkin(checkin, opening=opening, elsewhere=elsewhere, outside=outside)
+        if (
+            opening is not None
+            and not elsewhere
+            and not outside
+            and connection.vendor == "postgresql"
+            and not connection.in_atomic_block
+        ):
+            _write_checkin_one_statement(checkin, opening=opening)
+        else:
+            with transaction.atomic():
+                _write_checkin(checkin, opening=opening, elsewhere=elsewhere, outside=outside)
     except IntegrityError:
         if Checkin.objects.filter(pk=checkin_id).exists():
-            return _replayed(checkin_id, person=person, opening=opening)  # lost a replay race
+            return _replayed(checkin_id, person_id=person_id, opening=opening)  # lost a race
         here = Checkin.objects.filter(
-            person=person, opening=opening, checked_out_at__isnull=True
+            person_id=person_id, opening=opening, checked_out_at__isnull=True
         ).first()
         if opening is not None and here is not None:
             return CheckinResult(here, created=False)  # two desks scanned the same person
@@ -358,9 +364,60 @@ def checkin_create(
     return CheckinResult(checkin, created=True)
 
 
-def _replayed(checkin_id: uuid.UUID, *, person: Person, opening: Opening | None) -> CheckinResult:
+def _whereabouts(checkin_id: uuid.UUID, person_id: uuid.UUID) -> tuple[Any, list[Checkin]]:
+    """The person's needs, and the check-ins that matter: this id (a replay?) and the stays
+    still open (where is the person now?). One query, written out: the ORM would spend longer
+    building it than the database answering it. PersonNotFound if there is no such person.
+    """
+    person_table = Person._meta.db_table
+    checkin_table = Checkin._meta.db_table
+    uuid_field = Checkin._meta.pk
+    needs_field = Person._meta.get_field("needs")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.needs, c.id, c.person_id, c.opening_id, c.checked_out_at "  # noqa: S608
+            f"FROM {person_table} p LEFT JOIN {checkin_table} c "
+            "ON c.id = %s OR (c.person_id = p.id AND c.checked_out_at IS NULL) "
+            "WHERE p.id = %s",
+            [
+                uuid_field.get_db_prep_value(checkin_id, connection),
+                uuid_field.get_db_prep_value(person_id, connection),
+            ],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        raise PersonNotFound("no person has this id", field="person_id")
+    needs = needs_field.from_db_value(rows[0][0], None, connection)  # type: ignore[attr-defined]
+    known = [
+        Checkin.from_db(
+            "default",
+            ["id", "person_id", "opening_id", "checked_out_at"],
+            [
+                uuid_field.to_python(row[1]),
+                uuid_field.to_python(row[2]),
+                row[3],
+                _aware(row[4]),
+            ],
+        )
+        for row in rows
+        if row[1] is not None
+    ]
+    return needs, known
+
+
+def _aware(value: Any) -> Any:
+    """SQLite hands timestamps back as text; PostgreSQL as aware datetimes."""
+    if isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _replayed(
+    checkin_id: uuid.UUID, *, person_id: uuid.UUID, opening: Opening | None
+) -> CheckinResult:
     existing = Checkin.objects.get(pk=checkin_id)
-    same = existing.person_id == person.pk and existing.opening_id == (
+    same = existing.person_id == person_id and existing.opening_id == (
         opening.pk if opening else None
     )
     if not same:
@@ -392,6 +449,48 @@ def _write_checkin(
     if opening is not None:
         _count_arrival(opening)
     core_services.audit_record(action=Action.CREATE, record=checkin)
+
+
+def _write_checkin_one_statement(checkin: Checkin, *, opening: Opening) -> None:
+    """PostgreSQL: the check-in, its history line, the count and the audit event in one
+    statement (data-modifying CTEs), instead of a transaction of four statements.
+
+    The inserts take their rows FROM the counter's UPDATE, so a shelter closed a moment ago
+    records nothing (the UPDATE matches no row); a duplicate id fails the whole statement.
+    """
+    event = CheckinEvent(
+        checkin_id=checkin.pk,
+        kind=CheckinEventKind.IN,
+        actor=checkin.recorded_by,
+        at=checkin.checked_in_at,
+    )
+    audit = core_services.audit_event(action=Action.CREATE, record=checkin)
+    parts: list[str] = []
+    params: list[Any] = [opening.pk, OpeningStatus.OPEN.value, OpeningStatus.FULL.value]
+    for name, source, obj in (("c", "o", checkin), ("e", "c", event), ("a", "c", audit)):
+        table, columns, marks, values = fastsql.row(obj)
+        returning = " RETURNING 1" if name == "c" else ""
+        parts.append(
+            f"{name} AS (INSERT INTO {table} ({columns}) "  # noqa: S608 - names from models
+            f"SELECT {', '.join(marks)} FROM {source}{returning})"
+        )
+        params.extend(values)
+    sql = (
+        f"WITH o AS (UPDATE {Opening._meta.db_table} SET occupancy = occupancy + 1 "  # noqa: S608
+        "WHERE id = %s AND status IN (%s, %s) RETURNING status, occupancy, capacity), "
+        + ", ".join(parts)
+        + " SELECT status, occupancy, capacity FROM o"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise ShelterError("the shelter is not open", field="shelter_id")
+    checkin._state.adding = False
+    checkin._state.db = "default"
+    status, occupancy, capacity = row
+    if status == OpeningStatus.OPEN and capacity is not None and occupancy >= capacity:
+        _mark_full(opening)
 
 
 def _count_arrival(opening: Opening) -> None:
