@@ -56,7 +56,24 @@ def execute(run_id: int) -> ResponderRun:
         run.summary, run.detail = outcome.summary[:300], outcome.detail
     run.finished_at = timezone.now()
     run.save()
+    _to_chronology(run)
     return run
+
+
+def _to_chronology(run: ResponderRun) -> None:
+    from machi.emergency.models import ChronologyKind
+    from machi.emergency.services import chronology_record
+
+    name = run.responder.rsplit(".", 2)[-2] if "." in run.responder else run.responder
+    state = "完了" if run.status == ResponderStatus.SUCCEEDED else "失敗"
+    chronology_record(
+        kind=ChronologyKind.RESPONDER,
+        text=f"自動対応（{name}）{state}: {run.summary}",
+        disaster=run.disaster,
+        record=run,
+        important=run.status == ResponderStatus.FAILED,
+        actor="",
+    )
 
 
 @db_task(retries=2, retry_delay=10)
@@ -64,3 +81,49 @@ def run_responder(run_id: int) -> None:
     run = execute(run_id)
     if run.status == ResponderStatus.FAILED:
         raise RuntimeError(run.summary)  # let Huey retry; the run records each attempt
+
+
+# --- 避難情報: what other rooms do when HQ issues or lifts evacuation information ----------------
+# ``MACHI_ORDER_RESPONDERS`` lists functions ``respond(order, event) -> Outcome`` (event "issued"
+# or "lifted"); the notifications room adds the one that tells residents. Each runs as a task
+# after commit, must be idempotent, and its outcome goes to the chronology.
+
+
+def order_responders() -> list[str]:
+    return list(getattr(settings, "MACHI_ORDER_RESPONDERS", []))
+
+
+def execute_order(order_id: int, event: str, path: str) -> Outcome | None:
+    from machi.emergency.models import ChronologyKind, EvacuationOrder
+    from machi.emergency.services import chronology_record
+
+    order = EvacuationOrder.objects.get(pk=order_id)
+    name = path.rsplit(".", 2)[-2] if "." in path else path
+    try:
+        responder: Callable[[Any, str], Outcome] = import_string(path)
+        with context.acting(channel="task", request_id=f"order-{order_id}-{event}"):
+            outcome = responder(order, event)
+    except Exception as exc:
+        logger.exception("order responder %s failed for order %s", path, order_id)
+        chronology_record(
+            kind=ChronologyKind.RESPONDER,
+            text=f"自動対応（{name}）失敗: {type(exc).__name__}: {exc}",
+            disaster=order.disaster,
+            record=order,
+            important=True,
+            actor="",
+        )
+        raise
+    chronology_record(
+        kind=ChronologyKind.RESPONDER,
+        text=f"自動対応（{name}）完了: {outcome.summary}",
+        disaster=order.disaster,
+        record=order,
+        actor="",
+    )
+    return outcome
+
+
+@db_task(retries=2, retry_delay=10)
+def run_order_responder(order_id: int, event: str, path: str) -> None:
+    execute_order(order_id, event, path)

@@ -1,0 +1,141 @@
+"""HQ issues 避難情報 per area and hazard, raises, lowers and lifts them; each step is a CAP alert."""
+
+from typing import Any
+
+import pytest
+
+from machi.core.models import Area, Municipality, User
+from machi.emergency import cap, services
+from machi.emergency.models import CapMessage, ChronologyEntry, EvacuationOrder
+
+
+@pytest.fixture
+def areas(municipality: Municipality) -> list[Area]:
+    return [
+        Area.objects.create(municipality=municipality, name=name, machiaza_id=f"00{n:02d}001")
+        for n, name in enumerate(["上戸田一丁目", "下戸田二丁目", "新曽"], start=1)
+    ]
+
+
+def parsed(message: CapMessage) -> cap.ParsedAlert:
+    data = message.document.encode("utf-8")
+    assert cap.validate_cap(data) == "1.2"
+    return cap.parse_alert(data)
+
+
+def test_issuing_publishes_a_valid_cap_alert_and_writes_the_chronology(
+    hq: User, areas: list[Area]
+) -> None:
+    order = services.evacuation_issue(level=4, hazard="flood", areas=areas[:2], issued_by=hq)
+    message = order.cap_messages.get()
+    alert = parsed(message)
+    assert alert.msg_type == "Alert"
+    assert alert.identifier == order.cap_identifier
+    japanese = alert.infos[0]
+    assert japanese.language == "ja-JP"
+    assert "避難指示" in japanese.event
+    assert [a.desc for a in japanese.areas] == ["上戸田一丁目", "下戸田二丁目"]
+    assert ("町字ID", order.areas.first().machiaza_id) in [  # type: ignore[union-attr]
+        (name, value[-7:]) for name, value in japanese.areas[0].geocodes
+    ]
+    line = ChronologyEntry.objects.get(object_id=str(order.pk))
+    assert "警戒レベル4" in line.text and line.important
+
+
+def test_raising_the_level_supersedes_the_order_in_force_with_an_update(
+    hq: User, areas: list[Area]
+) -> None:
+    first = services.evacuation_issue(level=3, hazard="flood", areas=areas[:2], issued_by=hq)
+    second = services.evacuation_issue(level=4, hazard="flood", areas=areas[:2], issued_by=hq)
+    first.refresh_from_db()
+    assert first.lifted_at is not None and first.superseded_by == second
+    alert = parsed(second.cap_messages.get())
+    assert alert.msg_type == "Update"
+    assert [r.identifier for r in alert.references] == [first.cap_identifier]
+
+
+def test_a_new_order_for_some_areas_narrows_the_old_one(hq: User, areas: list[Area]) -> None:
+    wide = services.evacuation_issue(level=3, hazard="flood", areas=areas, issued_by=hq)
+    services.evacuation_issue(level=4, hazard="flood", areas=areas[:1], issued_by=hq)
+    wide.refresh_from_db()
+    assert wide.lifted_at is None
+    assert set(wide.areas.all()) == {areas[1], areas[2]}
+
+
+def test_other_hazards_are_independent(hq: User, areas: list[Area]) -> None:
+    flood = services.evacuation_issue(level=4, hazard="flood", areas=areas, issued_by=hq)
+    services.evacuation_issue(level=3, hazard="landslide", areas=areas, issued_by=hq)
+    flood.refresh_from_db()
+    assert flood.lifted_at is None
+
+
+def test_lifting_all_areas_is_a_cancel(hq: User, areas: list[Area]) -> None:
+    order = services.evacuation_issue(level=5, hazard="flood", areas=areas, issued_by=hq)
+    services.evacuation_lift(order=order, lifted_by=hq)
+    order.refresh_from_db()
+    assert order.lifted_at is not None
+    cancel = parsed(order.cap_messages.order_by("sent", "id").last())  # type: ignore[arg-type]
+    assert cancel.msg_type == "Cancel"
+    assert cancel.references[0].identifier == order.cap_identifier
+    assert cancel.infos[0].response_types == ("AllClear",)
+    with pytest.raises(services.DisasterError):
+        services.evacuation_lift(order=order, lifted_by=hq)
+
+
+def test_lifting_some_areas_is_an_update_that_keeps_the_rest(hq: User, areas: list[Area]) -> None:
+    order = services.evacuation_issue(level=4, hazard="flood", areas=areas, issued_by=hq)
+    services.evacuation_lift(order=order, lifted_by=hq, areas=areas[:1])
+    order.refresh_from_db()
+    assert order.lifted_at is None
+    assert set(order.areas.all()) == {areas[1], areas[2]}
+    update = parsed(order.cap_messages.order_by("sent", "id").last())  # type: ignore[arg-type]
+    assert update.msg_type == "Update"
+    descs = {a.desc for info in update.infos for a in info.areas}
+    assert {"上戸田一丁目", "下戸田二丁目", "新曽"} <= descs
+
+
+def test_whole_city_orders_name_the_municipality(
+    hq: User, municipality: Municipality, areas: list[Area]
+) -> None:
+    order = services.evacuation_issue(level=4, hazard="flood", whole_city=True, issued_by=hq)
+    alert = parsed(order.cap_messages.get())
+    area = alert.infos[0].areas[0]
+    assert municipality.name in area.desc
+    assert any(value.startswith(municipality.lgcode[:5]) for _, value in area.geocodes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"level": 2, "hazard": "flood", "whole_city": True}, "level"),
+        ({"level": 4, "hazard": "meteor", "whole_city": True}, "hazard"),
+        ({"level": 4, "hazard": "flood"}, "areas"),
+    ],
+)
+def test_bad_orders_are_refused_and_nothing_is_saved(
+    hq: User, municipality: Municipality, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(services.DisasterError, match=message):
+        services.evacuation_issue(issued_by=hq, **kwargs)
+    assert not EvacuationOrder.objects.exists()
+    assert not CapMessage.objects.exists()
+
+
+def test_order_responders_run_after_commit_and_report_to_the_chronology(
+    hq: User, areas: list[Area], settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.MACHI_ORDER_RESPONDERS = ["tests.emergency.test_evacuation.tell_residents"]
+    with django_capture_on_commit_callbacks(execute=True):
+        order = services.evacuation_issue(level=4, hazard="flood", areas=areas, issued_by=hq)
+    assert SENT == [(order.pk, "issued")]
+    assert ChronologyEntry.objects.filter(text__contains="3 areas told").exists()
+
+
+SENT: list[tuple[int, str]] = []
+
+
+def tell_residents(order: EvacuationOrder, event: str) -> Any:
+    from machi.emergency.responders import Outcome
+
+    SENT.append((order.pk, event))
+    return Outcome(summary=f"{order.areas.count()} areas told")
