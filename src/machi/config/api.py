@@ -11,6 +11,7 @@ from machi.core.auth import BearerTokenAuth, FixedWindowThrottle, StaffSessionAu
 from machi.emergency.api import router as emergency_router
 from machi.emergency.api_chronology import router as chronology_router
 from machi.emergency.api_field import router as field_router
+from machi.emergency.api_weather import router as weather_router
 from machi.shelters.api import router as shelters_router
 
 api = NinjaAPI(
@@ -35,3 +36,4 @@ api.add_router("/", emergency_router)
 api.add_router("/", shelters_router)
 api.add_router("/", field_router)
 api.add_router("/", chronology_router)
+api.add_router("/", weather_router)

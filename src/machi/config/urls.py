@@ -15,6 +15,7 @@ urlpatterns = [
     path("console/disasters/", include("machi.emergency.urls")),
     path("console/shelters/", include("machi.shelters.urls")),
     path("console/chronology/", include("machi.emergency.urls_chronology")),
+    path("console/weather/", include("machi.emergency.urls_weather")),
     path("console/", include("machi.emergency.urls_field")),
     path("", include("machi.shelters.urls_public")),
     path("", include("machi.core.urls")),
