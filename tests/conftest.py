@@ -96,3 +96,26 @@ def sign_in(client: Client, user: User, password: str = PASSWORD) -> None:
     user.refresh_from_db()
     response = client.post("/console/login/verify/", {"code": totp_code(user)})
     assert response.status_code == 302, response.content
+
+
+@pytest.fixture
+def client_for(db: Any) -> Callable[[User], Client]:
+    """A test client signed in as this user (both factors done, as after the real sign-in)."""
+
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_client_for(db: Any) -> Callable[[User], Client]:
+    """A test client that sends a fresh bearer token of this user."""
+
+    def make(user: User) -> Client:
+        _, secret = services.token_create(user=user, name="test")
+        return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    return make

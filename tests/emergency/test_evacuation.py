@@ -139,3 +139,121 @@ def tell_residents(order: EvacuationOrder, event: str) -> Any:
 
     SENT.append((order.pk, event))
     return Outcome(summary=f"{order.areas.count()} areas told")
+
+
+# --- pages, documents and API ----------------------------------------------------------------
+
+
+def test_hq_issues_and_lifts_through_the_page(
+    hq: User, areas: list[Area], client_for: Any
+) -> None:
+    client = client_for(hq)
+    response = client.post(
+        "/console/disasters/evacuation/",
+        {"level": "4", "hazard": "flood", "areas": [areas[0].pk, areas[1].pk], "note": "荒川"},
+    )
+    assert response.status_code == 302
+    order = EvacuationOrder.objects.get()
+    page = client.get("/console/disasters/evacuation/").content.decode()
+    assert "上戸田一丁目" in page and order.cap_identifier in page
+    response = client.post(
+        f"/console/disasters/evacuation/{order.pk}/lift/", {"areas": [areas[0].pk]}
+    )
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert list(order.areas.all()) == [areas[1]]
+
+
+def test_the_page_says_which_field_is_wrong(hq: User, areas: list[Area], client_for: Any) -> None:
+    response = client_for(hq).post("/console/disasters/evacuation/", {"level": "4"})
+    assert response.status_code == 400
+    assert not EvacuationOrder.objects.exists()
+
+
+def test_only_hq_issues(counter: User, areas: list[Area], client_for: Any) -> None:
+    client = client_for(counter)
+    assert client.get("/console/disasters/evacuation/").status_code == 200
+    response = client.post(
+        "/console/disasters/evacuation/",
+        {"level": "4", "hazard": "flood", "whole_city": "on"},
+    )
+    assert response.status_code == 403
+    assert not EvacuationOrder.objects.exists()
+
+
+def test_residents_see_the_order_on_every_page_and_the_public_page(
+    hq: User, areas: list[Area], client: Any
+) -> None:
+    services.evacuation_issue(level=5, hazard="flood", areas=areas[:1], issued_by=hq)
+    home = client.get("/").content.decode()
+    assert "evacuation-banner--5" in home
+    page = client.get("/evacuation/").content.decode()
+    assert "上戸田一丁目" in page and "level--5" in page
+
+
+def test_cap_documents_and_the_feed_are_public_and_valid(
+    hq: User, areas: list[Area], client: Any
+) -> None:
+    order = services.evacuation_issue(level=4, hazard="flood", areas=areas, issued_by=hq)
+    services.evacuation_lift(order=order, lifted_by=hq)
+    for message in CapMessage.objects.all():
+        response = client.get(f"/cap/{message.identifier}.xml")
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("application/cap+xml")
+        assert cap.validate_cap(response.content) == "1.2"
+    feed = client.get("/cap/feed.atom")
+    assert feed.status_code == 200
+    assert feed.content.count(b"<entry>") == 2
+    assert b"application/cap+xml" in feed.content
+    assert client.get("/cap/nothing.xml").status_code == 404
+
+
+def test_the_api_issues_lists_and_lifts(hq: User, areas: list[Area], api_client_for: Any) -> None:
+    api = api_client_for(hq)
+    response = api.post(
+        "/api/v1/evacuation-orders",
+        {"level": 4, "hazard": "flood", "areas": [areas[0].pk, areas[1].machiaza_id, "新曽"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["cap_identifier"] and body["cap_url"].endswith(".xml")
+    assert sorted(body["areas"]) == sorted(a.name for a in areas)
+    listed = api.get("/api/v1/evacuation-orders").json()
+    assert [o["id"] for o in listed] == [body["id"]]
+    lifted = api.post(
+        f"/api/v1/evacuation-orders/{body['id']}/lift", {}, content_type="application/json"
+    )
+    assert lifted.status_code == 200 and lifted.json()["active"] is False
+    again = api.post(
+        f"/api/v1/evacuation-orders/{body['id']}/lift", {}, content_type="application/json"
+    )
+    assert again.status_code == 409
+
+
+def test_the_api_names_the_bad_area(hq: User, areas: list[Area], api_client_for: Any) -> None:
+    response = api_client_for(hq).post(
+        "/api/v1/evacuation-orders",
+        {"level": 4, "hazard": "flood", "areas": [areas[0].pk, "どこにもない町"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert "areas[1]" in response.content.decode()
+    assert not EvacuationOrder.objects.exists()
+
+
+def test_the_api_refuses_level_2_and_other_roles(
+    counter: User, hq: User, areas: list[Area], api_client_for: Any
+) -> None:
+    bad = api_client_for(hq).post(
+        "/api/v1/evacuation-orders",
+        {"level": 2, "hazard": "flood", "whole_city": True},
+        content_type="application/json",
+    )
+    assert bad.status_code == 422
+    refused = api_client_for(counter).post(
+        "/api/v1/evacuation-orders",
+        {"level": 4, "hazard": "flood", "whole_city": True},
+        content_type="application/json",
+    )
+    assert refused.status_code == 403

@@ -251,6 +251,18 @@ MACHI_DEMO_LOADERS = [
 MACHI_PHASE_LINK = "/shelters/status/"
 # Open every suitable shelter at once on a declaration, instead of proposing them to HQ.
 MACHI_SHELTERS_OPEN_ON_DECLARE = env_bool("MACHI_SHELTERS_OPEN_ON_DECLARE")
+# What other rooms do when HQ issues or lifts 避難情報 (see emergency/responders.py).
+MACHI_ORDER_RESPONDERS: list[str] = []
+# The CAP <sender> of the city's alerts (default: machi.<団体コード>.lg.jp).
+MACHI_CAP_SENDER = os.environ.get("MACHI_CAP_SENDER", "")
+# JMA XML: the Atom feeds polled once a minute by the worker (JMA asks for one poller per
+# installation and conditional requests). Off in the demo: it runs on closed networks too.
+MACHI_JMA_POLL = env_bool("MACHI_JMA_POLL", default=not DEMO)
+MACHI_JMA_FEED_URLS = env_list(
+    "MACHI_JMA_FEED_URLS", "https://www.data.jma.go.jp/developer/xml/feed/extra.xml"
+)
+# Apply JMA training and test messages (訓練/試験) to the warnings in force (for exercises).
+MACHI_JMA_ACCEPT_TRAINING = env_bool("MACHI_JMA_ACCEPT_TRAINING")
 
 LOGGING = {
     "version": 1,

@@ -22,3 +22,4 @@ if "RedisCache" not in CACHES["default"]["BACKEND"]:
 # Test isolation empties tables between tests, which the audit log's triggers would refuse;
 # tests/core/test_audit.py installs the triggers in a transaction to prove they work.
 MACHI_AUDIT_DB_TRIGGERS = False
+MACHI_JMA_POLL = False  # the suite never reaches for the network

@@ -18,6 +18,7 @@ urlpatterns = [
     path("console/weather/", include("machi.emergency.urls_weather")),
     path("console/", include("machi.emergency.urls_field")),
     path("", include("machi.shelters.urls_public")),
+    path("", include("machi.emergency.urls_public")),
     path("", include("machi.core.urls")),
 ]
 

@@ -4,10 +4,11 @@ No `from __future__ import annotations`: django-ninja reads the annotations at i
 """
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status
@@ -17,7 +18,7 @@ from machi.core.hazards import Hazard
 from machi.core.models import Area
 from machi.core.roles import Action
 from machi.emergency import selectors, services
-from machi.emergency.models import Disaster, ResponderRun
+from machi.emergency.models import Disaster, EvacuationOrder, ResponderRun
 
 router = Router(tags=["emergency"])
 
@@ -128,5 +129,145 @@ def end(request: HttpRequest, disaster_id: int) -> Disaster:
     access.require(request.user, Action.UPDATE, found)
     try:
         return services.disaster_end(disaster=found, ended_by=request.user)  # type: ignore[arg-type]
+    except services.DisasterError as exc:
+        raise HttpError(409, str(exc)) from exc
+
+
+# --- 避難情報 ----------------------------------------------------------------------------------
+
+
+class EvacuationOrderOut(Schema):
+    id: int
+    level: int
+    level_label: str
+    hazard: Hazard
+    whole_city: bool
+    areas: list[str]
+    area_ids: list[int]
+    note: str
+    issued_at: dt.datetime
+    lifted_at: dt.datetime | None
+    active: bool
+    cap_identifier: str
+    cap_url: str
+    superseded_by: int | None
+    disaster_id: int | None
+
+    @staticmethod
+    def resolve_level_label(obj: EvacuationOrder) -> str:
+        return str(obj.get_level_display())
+
+    @staticmethod
+    def resolve_areas(obj: EvacuationOrder) -> list[str]:
+        return [a.name for a in obj.areas.all()]
+
+    @staticmethod
+    def resolve_area_ids(obj: EvacuationOrder) -> list[int]:
+        return [a.pk for a in obj.areas.all()]
+
+    @staticmethod
+    def resolve_active(obj: EvacuationOrder) -> bool:
+        return obj.is_active
+
+    @staticmethod
+    def resolve_cap_url(obj: EvacuationOrder, context: dict[str, Any]) -> str:
+        path = reverse("emergency_public:cap", args=[obj.cap_identifier])
+        request = context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    @staticmethod
+    def resolve_superseded_by(obj: EvacuationOrder) -> int | None:
+        return obj.superseded_by_id
+
+
+AreaRef = int | Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class EvacuationOrderIn(Schema):
+    level: Literal[3, 4, 5]
+    hazard: Hazard
+    areas: list[AreaRef] = Field(
+        default=[], description="Area ids, 町字ID or area names; empty with whole_city."
+    )
+    whole_city: bool = False
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class LiftIn(Schema):
+    areas: list[AreaRef] | None = Field(
+        default=None, description="Lift only these areas (CAP Update); omit to lift everywhere."
+    )
+
+
+def _areas(refs: list[Any], field: str) -> list[Area]:
+    """Areas by id, 町字ID or name; a clear error naming the entry that matches none."""
+    found: list[Area] = []
+    for index, ref in enumerate(refs):
+        if isinstance(ref, int):
+            area = Area.objects.filter(pk=ref).first()
+        else:
+            area = (
+                Area.objects.filter(machiaza_id=ref).first()
+                or Area.objects.filter(name=ref).first()
+            )
+        if area is None:
+            raise problems.invalid(f"{field}[{index}]", f"no area matches {ref!r}")
+        found.append(area)
+    return found
+
+
+@router.get(
+    "/evacuation-orders",
+    response=list[EvacuationOrderOut],
+    auth=None,
+    summary="避難情報: those in force (active=true, the default) or the latest 200",
+)
+def evacuation_orders(request: HttpRequest, active: bool = True) -> list[EvacuationOrder]:
+    if active:
+        return selectors.orders_active()
+    return list(selectors.orders_recent(limit=200))
+
+
+@router.post(
+    "/evacuation-orders",
+    response={201: EvacuationOrderOut},
+    summary="Issue 避難情報 (level 3, 4 or 5) for areas and a hazard; published as CAP",
+)
+def evacuation_issue(request: HttpRequest, payload: EvacuationOrderIn) -> Status[EvacuationOrder]:
+    access.require(request.user, Action.CREATE, EvacuationOrder)
+    areas = _areas(payload.areas, "areas")
+    if not areas and not payload.whole_city:
+        raise problems.invalid("areas", "give the areas, or whole_city: true")
+    try:
+        order = services.evacuation_issue(
+            level=payload.level,
+            hazard=payload.hazard,
+            areas=areas,
+            whole_city=payload.whole_city,
+            note=payload.note,
+            issued_by=request.user,  # type: ignore[arg-type]
+        )
+    except services.DisasterError as exc:
+        raise problems.invalid("", str(exc)) from exc
+    return Status(201, order)
+
+
+@router.post(
+    "/evacuation-orders/{order_id}/lift",
+    response=EvacuationOrderOut,
+    summary="Lift (解除) 避難情報, everywhere (CAP Cancel) or for some areas (CAP Update)",
+)
+def evacuation_lift(
+    request: HttpRequest, order_id: int, payload: LiftIn | None = None
+) -> EvacuationOrder:
+    order = get_object_or_404(EvacuationOrder, pk=order_id)
+    access.require(request.user, Action.UPDATE, order)
+    areas = _areas(payload.areas, "areas") if payload is not None and payload.areas else None
+    try:
+        return services.evacuation_lift(
+            order=order,
+            lifted_by=request.user,  # type: ignore[arg-type]
+            areas=areas,
+        )
     except services.DisasterError as exc:
         raise HttpError(409, str(exc)) from exc

@@ -14,3 +14,15 @@ class EmergencyConfig(AppConfig):
 
         policies.register()
         nav.register("emergency:disasters", _("Disasters"), resource="emergency.disaster", order=10)
+        nav.register(
+            "emergency:evacuation",
+            _("Evacuation information"),
+            resource="emergency.evacuationorder",
+            order=12,
+        )
+        nav.register_portal(
+            "emergency_public:evacuation",
+            _("Evacuation information"),
+            _("避難情報 in force in your area: level, hazard and what to do."),
+            order=5,
+        )

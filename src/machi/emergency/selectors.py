@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from machi.core import memo
-from machi.emergency.models import Disaster, ResponderRun
+from machi.emergency.models import CapMessage, Disaster, EvacuationOrder, ResponderRun
 
 
 def disasters_active() -> QuerySet[Disaster]:
@@ -27,3 +27,38 @@ def disasters_all() -> QuerySet[Disaster]:
 
 def responder_runs(disaster: Disaster) -> QuerySet[ResponderRun]:
     return disaster.responses.order_by("created_at", "id")
+
+
+# --- 避難情報 ----------------------------------------------------------------------------------
+
+
+def orders_active() -> list[EvacuationOrder]:
+    """避難情報 in force, highest level first, with their areas (public: no personal data).
+
+    Every public page shows them (the banner): remembered a few seconds per process; issuing
+    or lifting forgets them at once in the process that did it.
+    """
+    return memo.remember(
+        "evacuation:active",
+        lambda: list(
+            EvacuationOrder.objects.filter(lifted_at__isnull=True)
+            .prefetch_related("areas")
+            .order_by("-level", "-issued_at", "-id")
+        ),
+    )
+
+
+def orders_recent(*, limit: int = 50) -> QuerySet[EvacuationOrder]:
+    return (
+        EvacuationOrder.objects.select_related("issued_by", "lifted_by", "superseded_by")
+        .prefetch_related("areas")
+        .order_by("-issued_at", "-id")[:limit]
+    )
+
+
+def cap_messages_recent(*, limit: int = 50) -> QuerySet[CapMessage]:
+    return CapMessage.objects.order_by("-sent", "-id")[:limit]
+
+
+def cap_message(identifier: str) -> CapMessage | None:
+    return CapMessage.objects.filter(identifier=identifier).first()
