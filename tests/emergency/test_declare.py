@@ -136,3 +136,18 @@ def test_declaring_through_the_api(
     again = client.post(f"/api/v1/disasters/{disaster_id}/end", **bearer(hq))
     assert again.status_code == 409
     assert Disaster.objects.count() == 1
+
+
+def test_the_chronology_tells_the_declaration_the_openings_and_the_responders(
+    hq: User, shelters: list[Any], settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from machi.emergency.models import ChronologyEntry, ChronologyKind
+
+    settings.MACHI_SHELTERS_OPEN_ON_DECLARE = True
+    with django_capture_on_commit_callbacks(execute=True):
+        disaster = services.disaster_declare(name="大雨", hazards=[Hazard.FLOOD], declared_by=hq)
+    lines = ChronologyEntry.objects.filter(disaster=disaster)
+    kinds = set(lines.values_list("kind", flat=True))
+    assert {ChronologyKind.DISASTER, ChronologyKind.SHELTER, ChronologyKind.RESPONDER} <= kinds
+    assert lines.filter(kind=ChronologyKind.SHELTER, text__contains="開設").count() == 2
+    assert lines.get(kind=ChronologyKind.DISASTER).text.startswith("災害対策本部設置: 大雨")

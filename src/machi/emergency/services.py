@@ -118,7 +118,7 @@ def chronology_record(
     *,
     kind: ChronologyKind | str,
     text: str,
-    disaster: Disaster | None = None,
+    disaster: Disaster | int | None = None,
     record: models.Model | None = None,
     important: bool = False,
     at: dt.datetime | None = None,
@@ -137,8 +137,13 @@ def chronology_record(
     if actor is None:
         user = context.current().user
         actor = user.get_username() if user is not None and user.is_authenticated else ""
+    if isinstance(disaster, int):
+        disaster_id: int | None = disaster
+    else:
+        chosen = disaster or selectors.disaster_current()
+        disaster_id = chosen.pk if chosen is not None else None
     return ChronologyEntry.objects.create(
-        disaster=disaster or selectors.disaster_current(),
+        disaster_id=disaster_id,
         kind=ChronologyKind(kind),
         text=text[:1000],
         actor=actor,

@@ -18,7 +18,8 @@ from django.utils import timezone
 from machi.core import context, fastsql, japanese, memo
 from machi.core import services as core_services
 from machi.core.roles import Action
-from machi.emergency.models import Disaster
+from machi.emergency import services as emergency_services
+from machi.emergency.models import ChronologyKind, Disaster
 from machi.shelters import selectors
 from machi.shelters.models import (
     CONSENT_ITEMS,
@@ -61,8 +62,30 @@ def _actor() -> str:
 # --- Openings (開設) --------------------------------------------------------------------------
 
 
+_CHRONOLOGY_WORDS = {
+    OpeningStatus.PREPARING: "開設準備",
+    OpeningStatus.OPEN: "開設",
+    OpeningStatus.FULL: "満員",
+    OpeningStatus.CLOSED: "閉鎖",
+}
+
+
 def _event(opening: Opening, status: str, note: str = "") -> None:
     OpeningEvent.objects.create(opening=opening, status=status, actor=_actor(), note=note)
+    name, disaster_id = (
+        Opening.objects.filter(pk=opening.pk)
+        .values_list("shelter__facility__name", "disaster_id")
+        .get()
+    )
+    # The chronology shows HQ every opening, 満員 and closing in order with the rest.
+    emergency_services.chronology_record(
+        kind=ChronologyKind.SHELTER,
+        text=f"避難所 {_CHRONOLOGY_WORDS.get(OpeningStatus(status), status)}: {name}"
+        + (f"（{note}）" if note else ""),
+        disaster=disaster_id,
+        record=opening,
+        important=status in {OpeningStatus.OPEN, OpeningStatus.FULL},
+    )
     # HQ sees a status change at once, not after the dashboard's two-second sharing.
     transaction.on_commit(lambda: cache.delete(selectors.dashboard_key(opening.disaster_id)))
     transaction.on_commit(lambda: memo.forget("opening:"))
