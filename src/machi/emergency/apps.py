@@ -20,6 +20,12 @@ class EmergencyConfig(AppConfig):
             resource="emergency.evacuationorder",
             order=12,
         )
+        nav.register(
+            "chronology:timeline",
+            _("Chronology"),
+            resource="emergency.chronologyentry",
+            order=14,
+        )
         nav.register_portal(
             "emergency_public:evacuation",
             _("Evacuation information"),
