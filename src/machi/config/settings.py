@@ -246,6 +246,7 @@ MACHI_RESPONDERS = [
 # What `machi demo` loads after the demo city, room by room (each returns a line to print).
 MACHI_DEMO_LOADERS = [
     "machi.shelters.demo.load_demo_shelters",
+    "machi.emergency.services_field.load_demo_field",
 ]
 # Where the disaster banner sends residents (the public shelter status page).
 MACHI_PHASE_LINK = "/shelters/status/"

@@ -26,6 +26,8 @@ class EmergencyConfig(AppConfig):
             resource="emergency.chronologyentry",
             order=14,
         )
+        nav.register("field:incidents", _("Incidents"), resource="emergency.incident", order=16)
+        nav.register("field:tasks", _("Tasks"), resource="emergency.task", order=17)
         nav.register_portal(
             "emergency_public:evacuation",
             _("Evacuation information"),

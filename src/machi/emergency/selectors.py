@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from machi.core import memo
-from machi.emergency.models import CapMessage, Disaster, EvacuationOrder, ResponderRun
+from machi.emergency.models import (
+    CapMessage,
+    ChronologyEntry,
+    Disaster,
+    EvacuationOrder,
+    Incident,
+    IncidentSeverity,
+    IncidentStatus,
+    IncomingAlert,
+    JmaWarning,
+    ResponderRun,
+    Suggestion,
+    Task,
+    TaskStatus,
+)
 
 
 def disasters_active() -> QuerySet[Disaster]:
@@ -62,3 +79,51 @@ def cap_messages_recent(*, limit: int = 50) -> QuerySet[CapMessage]:
 
 def cap_message(identifier: str) -> CapMessage | None:
     return CapMessage.objects.filter(identifier=identifier).first()
+
+
+# --- What HQ sees beside the shelters (the dashboard's overview) -------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    orders: list[EvacuationOrder]
+    warnings: list[JmaWarning]
+    incidents_open: int
+    incidents_critical: int
+    tasks_open: int
+    tasks_overdue: int
+    suggestions: int
+    alerts: int
+    chronology: list[ChronologyEntry]
+
+
+def hq_overview(disaster: Disaster | None) -> Overview:
+    """The emergency room's part of HQ's dashboard: a few small queries, every refresh."""
+    now = timezone.now()
+    incidents = Incident.objects.exclude(status=IncidentStatus.DONE)
+    tasks = Task.objects.filter(status__in=[TaskStatus.OPEN, TaskStatus.IN_PROGRESS])
+    lines = ChronologyEntry.objects.order_by("-at", "-id")
+    if disaster is not None:
+        incidents = incidents.filter(disaster=disaster)
+        tasks = tasks.filter(disaster=disaster)
+        lines = lines.filter(disaster=disaster)
+    alerts = IncomingAlert.objects.exclude(msg_type="Cancel").filter(
+        Q(expires__isnull=True) | Q(expires__gt=now)
+    )
+    counts = incidents.aggregate(
+        open=Count("pk"), critical=Count("pk", filter=Q(severity__gte=IncidentSeverity.HIGH))
+    )
+    task_counts = tasks.aggregate(open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now)))
+    return Overview(
+        orders=orders_active(),
+        warnings=list(
+            JmaWarning.objects.filter(active=True).order_by("-level", "area_code", "kind_code")[:12]
+        ),
+        incidents_open=counts["open"],
+        incidents_critical=counts["critical"],
+        tasks_open=task_counts["open"],
+        tasks_overdue=task_counts["overdue"],
+        suggestions=Suggestion.objects.filter(handled_at__isnull=True).count(),
+        alerts=alerts.count(),
+        chronology=list(lines[:6]),
+    )

@@ -29,6 +29,7 @@ DEMO_STAFF: tuple[tuple[str, str, str, Role], ...] = (
     ("hq", "本部 太郎", "危機管理防災課", Role.HQ),
     ("shelter", "避難所 花子", "戸田東小学校 避難所班", Role.SHELTER_STAFF),
     ("counter", "窓口 次郎", "市民課", Role.COUNTER),
+    ("field", "現場 六子", "道路公園課", Role.FIELD),
     ("wifi", "無線 三郎", "情報政策課", Role.WIFI_ADMIN),
     ("auditor", "監査 四郎", "監査委員事務局", Role.AUDITOR),
     ("admin", "管理 五郎", "情報政策課", Role.SYSADMIN),
