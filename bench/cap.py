@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from pages import REPO, loadavg, log, machine_info

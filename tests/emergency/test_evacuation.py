@@ -1,4 +1,6 @@
-"""HQ issues 避難情報 per area and hazard, raises, lowers and lifts them; each step is a CAP alert."""
+"""HQ issues 避難情報 per area and hazard, raises, lowers and lifts them.
+
+Each step is a CAP alert."""
 
 from typing import Any
 
@@ -35,11 +37,15 @@ def test_issuing_publishes_a_valid_cap_alert_and_writes_the_chronology(
     assert japanese.language == "ja-JP"
     assert "避難指示" in japanese.event
     assert [a.desc for a in japanese.areas] == ["上戸田一丁目", "下戸田二丁目"]
-    assert ("町字ID", order.areas.first().machiaza_id) in [  # type: ignore[union-attr]
-        (name, value[-7:]) for name, value in japanese.areas[0].geocodes
-    ]
+    assert (
+        ("町字ID", order.areas.first().machiaza_id)
+        in [  # type: ignore[union-attr]
+            (name, value[-7:]) for name, value in japanese.areas[0].geocodes
+        ]
+    )
     line = ChronologyEntry.objects.get(object_id=str(order.pk))
-    assert "警戒レベル4" in line.text and line.important
+    assert "警戒レベル4" in line.text
+    assert line.important
 
 
 def test_raising_the_level_supersedes_the_order_in_force_with_an_update(
@@ -48,7 +54,8 @@ def test_raising_the_level_supersedes_the_order_in_force_with_an_update(
     first = services.evacuation_issue(level=3, hazard="flood", areas=areas[:2], issued_by=hq)
     second = services.evacuation_issue(level=4, hazard="flood", areas=areas[:2], issued_by=hq)
     first.refresh_from_db()
-    assert first.lifted_at is not None and first.superseded_by == second
+    assert first.lifted_at is not None
+    assert first.superseded_by == second
     alert = parsed(second.cap_messages.get())
     assert alert.msg_type == "Update"
     assert [r.identifier for r in alert.references] == [first.cap_identifier]
@@ -127,7 +134,7 @@ def test_order_responders_run_after_commit_and_report_to_the_chronology(
     settings.MACHI_ORDER_RESPONDERS = ["tests.emergency.test_evacuation.tell_residents"]
     with django_capture_on_commit_callbacks(execute=True):
         order = services.evacuation_issue(level=4, hazard="flood", areas=areas, issued_by=hq)
-    assert SENT == [(order.pk, "issued")]
+    assert [(order.pk, "issued")] == SENT
     assert ChronologyEntry.objects.filter(text__contains="3 areas told").exists()
 
 
@@ -144,9 +151,7 @@ def tell_residents(order: EvacuationOrder, event: str) -> Any:
 # --- pages, documents and API ----------------------------------------------------------------
 
 
-def test_hq_issues_and_lifts_through_the_page(
-    hq: User, areas: list[Area], client_for: Any
-) -> None:
+def test_hq_issues_and_lifts_through_the_page(hq: User, areas: list[Area], client_for: Any) -> None:
     client = client_for(hq)
     response = client.post(
         "/console/disasters/evacuation/",
@@ -155,7 +160,8 @@ def test_hq_issues_and_lifts_through_the_page(
     assert response.status_code == 302
     order = EvacuationOrder.objects.get()
     page = client.get("/console/disasters/evacuation/").content.decode()
-    assert "上戸田一丁目" in page and order.cap_identifier in page
+    assert "上戸田一丁目" in page
+    assert order.cap_identifier in page
     response = client.post(
         f"/console/disasters/evacuation/{order.pk}/lift/", {"areas": [areas[0].pk]}
     )
@@ -188,7 +194,8 @@ def test_residents_see_the_order_on_every_page_and_the_public_page(
     home = client.get("/").content.decode()
     assert "evacuation-banner--5" in home
     page = client.get("/evacuation/").content.decode()
-    assert "上戸田一丁目" in page and "level--5" in page
+    assert "上戸田一丁目" in page
+    assert "level--5" in page
 
 
 def test_cap_documents_and_the_feed_are_public_and_valid(
@@ -217,14 +224,16 @@ def test_the_api_issues_lists_and_lifts(hq: User, areas: list[Area], api_client_
     )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["cap_identifier"] and body["cap_url"].endswith(".xml")
+    assert body["cap_identifier"]
+    assert body["cap_url"].endswith(".xml")
     assert sorted(body["areas"]) == sorted(a.name for a in areas)
     listed = api.get("/api/v1/evacuation-orders").json()
     assert [o["id"] for o in listed] == [body["id"]]
     lifted = api.post(
         f"/api/v1/evacuation-orders/{body['id']}/lift", {}, content_type="application/json"
     )
-    assert lifted.status_code == 200 and lifted.json()["active"] is False
+    assert lifted.status_code == 200
+    assert lifted.json()["active"] is False
     again = api.post(
         f"/api/v1/evacuation-orders/{body['id']}/lift", {}, content_type="application/json"
     )

@@ -166,7 +166,13 @@ else:
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": False,
     }
-HUEY["consumer"] = {"workers": int(os.environ.get("MACHI_WORKERS", "2")), "worker_type": "thread"}
+# An idle consumer looks at the queue at most every second (Huey's default backs off to 10 s):
+# the JMA poll and the responders start within a second of being due.
+HUEY["consumer"] = {
+    "workers": int(os.environ.get("MACHI_WORKERS", "2")),
+    "worker_type": "thread",
+    "max_delay": 1.0,
+}
 
 # --- Authentication and sessions --------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -264,6 +270,8 @@ MACHI_JMA_FEED_URLS = env_list(
 )
 # Apply JMA training and test messages (訓練/試験) to the warnings in force (for exercises).
 MACHI_JMA_ACCEPT_TRAINING = env_bool("MACHI_JMA_ACCEPT_TRAINING")
+# Let HQ fetch CAP alerts from loopback or private addresses (a prefecture's internal server).
+MACHI_ALERT_FETCH_PRIVATE = env_bool("MACHI_ALERT_FETCH_PRIVATE")
 
 LOGGING = {
     "version": 1,

@@ -33,7 +33,12 @@ def register(url_name: str, label: str | Promise, *, resource: str, order: int =
 
 def entries_for(user: Any) -> list[dict[str, Any]]:
     return [
-        {"url": reverse(e.url_name), "label": e.label, "url_name": e.url_name.split(":")[-1]}
+        {
+            "url": reverse(e.url_name),
+            "label": e.label,
+            "url_name": e.url_name.split(":")[-1],
+            "view_name": e.url_name,  # with its namespace: index pages share url_name "index"
+        }
         for e in _ENTRIES
         if access.may(user, Action.READ, e.resource)
     ]

@@ -20,7 +20,7 @@ from typing import Any
 
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type hints
 
 # A JMA message is a few to a few hundred kilobytes; a CAP alert rarely more than 100 kB.
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024

@@ -27,6 +27,9 @@ class EmergencyConfig(AppConfig):
             order=14,
         )
         nav.register("field:incidents", _("Incidents"), resource="emergency.incident", order=16)
+        nav.register(
+            "weather:index", _("Weather and alerts"), resource="emergency.jmawarning", order=18
+        )
         nav.register("field:tasks", _("Tasks"), resource="emergency.task", order=17)
         nav.register_portal(
             "emergency_public:evacuation",

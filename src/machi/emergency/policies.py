@@ -18,6 +18,7 @@ def register() -> None:
         JmaEntry,
         JmaWarning,
         ResponderRun,
+        Suggestion,
         Task,
     )
 
@@ -78,7 +79,9 @@ def register() -> None:
     for model in (JmaEntry, JmaWarning):
         access.register(model, {**everyone_reads, Role.HQ: {Action.READ, Action.CREATE}})
     access.register(IncomingAlert, {**everyone_reads, Role.HQ: {Action.READ, Action.CREATE}})
+    # The rules are the city's decisions: every staff role may read them, HQ changes them.
     access.register(
         DeclarationRule,
-        {Role.HQ: access.ALL_ACTIONS, Role.SYSADMIN: access.ALL_ACTIONS},
+        {**everyone_reads, Role.HQ: access.ALL_ACTIONS, Role.SYSADMIN: access.ALL_ACTIONS},
     )
+    access.register(Suggestion, {**everyone_reads, Role.HQ: {Action.READ, Action.UPDATE}})

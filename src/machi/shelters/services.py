@@ -410,7 +410,7 @@ def _whereabouts(checkin_id: uuid.UUID, person_id: uuid.UUID) -> tuple[Any, list
         rows = cursor.fetchall()
     if not rows:
         raise PersonNotFound("no person has this id", field="person_id")
-    needs = needs_field.from_db_value(rows[0][0], None, connection)  # type: ignore[attr-defined]
+    needs = needs_field.from_db_value(rows[0][0], None, connection)  # type: ignore[arg-type]
     known = [
         Checkin.from_db(
             "default",

@@ -19,6 +19,7 @@ from machi.core import access, japanese
 from machi.core import services as core_services
 from machi.core.roles import Action
 from machi.core.views import staff_required
+from machi.emergency import selectors as emergency_selectors
 from machi.shelters import exports, selectors, services
 from machi.shelters.forms import CodeCheckinForm, QuickRegisterForm, SearchForm, SupplyForm
 from machi.shelters.models import (
@@ -69,6 +70,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     access.require(request.user, Action.READ, DASHBOARD)
     disaster = selectors.disaster_for(_int(request.GET.get("disaster")))
     board = selectors.hq_dashboard_shared(disaster) if disaster is not None else None
+    # HQ's dashboard shows the emergency room's picture beside the shelters (避難情報, JMA
+    # warnings, incidents, tasks, the chronology); staff who may not read them see shelters only.
+    overview = (
+        emergency_selectors.hq_overview(disaster)
+        if access.may(request.user, Action.READ, "emergency.chronologyentry")
+        and access.may(request.user, Action.READ, "emergency.incident")
+        else None
+    )
     if request.headers.get("HX-Request"):
         return render(
             request,
@@ -76,6 +85,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             {
                 "disaster": disaster,
                 "board": board,
+                "overview": overview,
                 "now": timezone.localtime(),
                 "opening_url": _url("shelters:index") + "openings/",
             },
@@ -98,6 +108,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "disaster": disaster,
             "board": board,
+            "overview": overview,
             "now": timezone.localtime(),
             "points": points,
             "map_id": "opening-points",
