@@ -1069,3 +1069,12 @@ def test_staff_role_is_needed_for_the_api(
         ).status_code
         == 403
     )
+
+
+def test_the_demo_rules_load_once(db: Any) -> None:
+    from machi.emergency.demo import DEMO_RULES, load_demo_emergency
+    from machi.emergency.models import DeclarationRule
+
+    load_demo_emergency()
+    load_demo_emergency()
+    assert DeclarationRule.objects.count() == len(DEMO_RULES)

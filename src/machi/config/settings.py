@@ -253,6 +253,7 @@ MACHI_RESPONDERS = [
 MACHI_DEMO_LOADERS = [
     "machi.shelters.demo.load_demo_shelters",
     "machi.emergency.services_field.load_demo_field",
+    "machi.emergency.demo.load_demo_emergency",
 ]
 # Where the disaster banner sends residents (the public shelter status page).
 MACHI_PHASE_LINK = "/shelters/status/"
