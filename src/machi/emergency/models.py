@@ -158,6 +158,18 @@ class EvacuationOrder(models.Model):
     def is_active(self) -> bool:
         return self.lifted_at is None
 
+    @property
+    def level_name(self) -> str:
+        """The name without the level (the badge beside it says the level)."""
+        return str(EVACUATION_NAMES.get(self.level, self.get_level_display()))
+
+
+EVACUATION_NAMES = {
+    EvacuationLevel.ELDERLY: _("Evacuation of the elderly (高齢者等避難)"),
+    EvacuationLevel.ORDER: _("Evacuation order (避難指示)"),
+    EvacuationLevel.EMERGENCY: _("Emergency safety (緊急安全確保)"),
+}
+
 
 class CapMessage(models.Model):
     """A CAP 1.2 document the city published (an issuance, an update or a cancel)."""
