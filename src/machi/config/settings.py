@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "machi.core",
     "machi.emergency",
     "machi.shelters",
+    "machi.wifi",
+    "machi.wifi.portal",
 ]
 
 MIDDLEWARE = [
@@ -271,6 +273,9 @@ MACHI_JMA_FEED_URLS = env_list(
 )
 # Apply JMA training and test messages (訓練/試験) to the warnings in force (for exercises).
 MACHI_JMA_ACCEPT_TRAINING = env_bool("MACHI_JMA_ACCEPT_TRAINING")
+# Key(s) for secrets stored in the database (AP credentials, SSID keys), comma-separated,
+# newest first; default: derived from the secret key (core/crypto.py).
+MACHI_ENCRYPTION_KEY = os.environ.get("MACHI_ENCRYPTION_KEY", "")
 # Let HQ fetch CAP alerts from loopback or private addresses (a prefecture's internal server).
 MACHI_ALERT_FETCH_PRIVATE = env_bool("MACHI_ALERT_FETCH_PRIVATE")
 

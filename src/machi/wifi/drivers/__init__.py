@@ -1,0 +1,1 @@
+"""Drivers: how Machi talks to access points (see base.py for the one interface)."""
