@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from machi.shelters.models import Need, Sex, StayType, SupplyCategory
+from machi.shelters.models import Allergen, Need, Sex, StayType, SupplyCategory
 
 
 class CodeCheckinForm(forms.Form):
@@ -68,3 +68,36 @@ class SupplyForm(forms.Form):
         label=_("Unit"), max_length=16, required=False, help_text=_("e.g. 食, 本, 枚")
     )
     note = forms.CharField(label=_("Note"), max_length=300, required=False)
+
+
+class PersonEditForm(forms.Form):
+    """Correct or complete a person's record at the shelter."""
+
+    family_name = forms.CharField(label=_("Family name"), max_length=64)
+    given_name = forms.CharField(label=_("Given name"), max_length=64, required=False)
+    family_name_kana = forms.CharField(label=_("Family name (kana)"), max_length=64, required=False)
+    given_name_kana = forms.CharField(label=_("Given name (kana)"), max_length=64, required=False)
+    birth_date = forms.DateField(
+        label=_("Date of birth"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    sex = forms.ChoiceField(label=_("Sex"), choices=[("", "—"), *Sex.choices], required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
+    needs = forms.MultipleChoiceField(
+        label=_("Needs (要配慮)"),
+        choices=Need.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    allergies = forms.MultipleChoiceField(
+        label=_("Allergies"),
+        choices=Allergen.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    needs_note = forms.CharField(
+        label=_("Needs, in words"),
+        max_length=300,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    language = forms.CharField(label=_("Language"), max_length=16, required=False)

@@ -220,8 +220,8 @@ class PersonInput:
     consent: dict[str, bool] = field(default_factory=dict)
 
 
-def _clean_person(data: PersonInput, index: int) -> dict[str, Any]:
-    where = f"members[{index}]."
+def _clean_person(data: PersonInput, index: int | None) -> dict[str, Any]:
+    where = f"members[{index}]." if index is not None else ""
     family = japanese.normalize(data.family_name)
     if not family:
         raise ShelterError("the family name is required", field=where + "family_name")
@@ -256,6 +256,33 @@ def _clean_person(data: PersonInput, index: int) -> dict[str, Any]:
         "language": data.language.strip()[:16],
         "consent": {item: bool(data.consent.get(item)) for item in CONSENT_ITEMS},
     }
+
+
+@transaction.atomic
+def person_update(*, person: Person, data: PersonInput) -> Person:
+    """Correct or complete a person's record (a name misread, a need found at the shelter).
+
+    The 要配慮 flag of their stays still open follows the new needs, so HQ's counts stay true;
+    the audit event lists which fields changed (not their values: they may be health data).
+    """
+    values = _clean_person(data, None)
+    locked = Person.objects.select_for_update().get(pk=person.pk)
+    changed = [name for name, value in values.items() if getattr(locked, name) != value]
+    if not changed:
+        return locked
+    for name in changed:
+        setattr(locked, name, values[name])
+    locked.save(update_fields=changed)
+    if "needs" in changed:
+        open_stays = Checkin.objects.filter(person=locked, checked_out_at__isnull=True)
+        disasters = set(open_stays.values_list("disaster_id", flat=True))
+        open_stays.update(needs_care=bool(locked.needs))
+        for disaster_id in disasters:
+            transaction.on_commit(
+                lambda d=disaster_id: cache.delete(selectors.dashboard_key(d))  # type: ignore[misc]
+            )
+    core_services.audit_record(action=Action.UPDATE, record=locked, detail={"fields": changed})
+    return locked
 
 
 @transaction.atomic

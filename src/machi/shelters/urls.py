@@ -21,6 +21,11 @@ urlpatterns = [
         name="checkin_person",
     ),
     path(
+        "openings/<int:opening_id>/people/<uuid:person_id>/edit/",
+        views.person_edit,
+        name="person_edit",
+    ),
+    path(
         "openings/<int:opening_id>/checkins/<uuid:checkin_id>/checkout/",
         views.checkout,
         name="checkout",

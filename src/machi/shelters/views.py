@@ -21,7 +21,13 @@ from machi.core.roles import Action
 from machi.core.views import staff_required
 from machi.emergency import selectors as emergency_selectors
 from machi.shelters import exports, selectors, services
-from machi.shelters.forms import CodeCheckinForm, QuickRegisterForm, SearchForm, SupplyForm
+from machi.shelters.forms import (
+    CodeCheckinForm,
+    PersonEditForm,
+    QuickRegisterForm,
+    SearchForm,
+    SupplyForm,
+)
 from machi.shelters.models import (
     Checkin,
     CheckinSource,
@@ -424,3 +430,36 @@ def anpi_csv(request: HttpRequest) -> HttpResponse:
     core_services.audit_record_many(action=Action.EXPORT, records=disclosed)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return _download(japanese.excel_csv(rows), f"anpi-{stamp}.csv", "text/csv; charset=utf-8")
+
+
+@staff_required
+def person_edit(request: HttpRequest, opening_id: int, person_id: uuid.UUID) -> HttpResponse:
+    """Correct or complete the record of someone staying at this shelter."""
+    found = _opening(request, opening_id, Action.UPDATE)
+    person = get_object_or_404(Person, pk=person_id)
+    here = Checkin.objects.filter(person=person, opening=found, checked_out_at__isnull=True)
+    if not access.reaches_all(request.user, Action.UPDATE, Person) and not here.exists():
+        raise PermissionDenied(_("This person does not stay at this shelter."))
+    fields = list(PersonEditForm.base_fields)
+    initial = {name: getattr(person, name) for name in fields}
+    form = PersonEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            services.person_update(
+                person=person,
+                data=services.PersonInput(**data, consent=person.consent),
+            )
+        except services.ShelterError as exc:
+            form.add_error(exc.field or None, str(exc))
+        else:
+            messages.success(request, _("Saved: %(name)s") % {"name": person})
+            return _back(found)
+    if request.method == "GET":
+        core_services.audit_record(action=Action.READ, record=person, detail={"edit": True})
+    return render(
+        request,
+        "shelters/person_edit.html",
+        {"opening": found, "person": person, "form": form},
+        status=400 if form.errors else 200,
+    )
