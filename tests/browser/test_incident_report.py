@@ -40,24 +40,12 @@ def shots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def field_user(demo_city: Any) -> Any:
-    """A member of 道路公園課 with the field role, with the demo's departments."""
-    from machi.core import services
-    from machi.core.demo import DEMO_PASSWORD
-    from machi.core.models import TotpDevice
-    from machi.core.roles import Role
+    """The demo's member of 道路公園課 with the field role, with the demo's departments."""
+    from machi.core.models import User
     from machi.emergency.services_field import load_demo_field
 
-    user = services.staff_create(
-        username="field",
-        password=DEMO_PASSWORD,
-        display_name="現場 六郎",
-        department="道路公園課",
-        roles=[Role.FIELD],
-    )
-    device = services.totp_start(user=user)
-    TotpDevice.objects.filter(pk=device.pk).update(confirmed_at=user.date_joined)
     load_demo_field(demo_city.municipality)
-    return user
+    return User.objects.get(username="field")
 
 
 def photo() -> bytes:
