@@ -343,7 +343,8 @@ def incident_photo_add(
 def incident_set_status(*, incident: Incident, status: IncidentStatus | str) -> Incident:
     """Move an incident along 報告 → 確認 → 対応中 → 完了 (or reopen a finished one)."""
     locked = (
-        Incident.objects.select_for_update()
+        # of=("self",): PostgreSQL cannot lock the nullable side of the outer joins.
+        Incident.objects.select_for_update(of=("self",))
         .select_related("area", "department")
         .get(pk=incident.pk)
     )
@@ -483,7 +484,9 @@ def task_create(
 @transaction.atomic
 def task_set_status(*, task: Task, status: TaskStatus | str) -> Task:
     """The department reports progress: 未着手 → 対応中 → 完了 (or 取消, or reopened)."""
-    locked = Task.objects.select_for_update().select_related("to_department").get(pk=task.pk)
+    locked = (
+        Task.objects.select_for_update(of=("self",)).select_related("to_department").get(pk=task.pk)
+    )
     if status not in TaskStatus.values:
         raise FieldError(_("Unknown status."), field="status")
     if status == locked.status:
