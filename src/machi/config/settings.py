@@ -279,6 +279,36 @@ MACHI_ENCRYPTION_KEY = os.environ.get("MACHI_ENCRYPTION_KEY", "")
 # Let HQ fetch CAP alerts from loopback or private addresses (a prefecture's internal server).
 MACHI_ALERT_FETCH_PRIVATE = env_bool("MACHI_ALERT_FETCH_PRIVATE")
 
+# --- E-mail (alerts to Wi-Fi staff, the free Wi-Fi's confirmation mails) ----------------------
+EMAIL_HOST = os.environ.get("MACHI_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("MACHI_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("MACHI_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("MACHI_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("MACHI_EMAIL_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("MACHI_EMAIL_FROM", "webmaster@localhost")
+if DEMO:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# --- Free Wi-Fi captive portal (machi.wifi.portal) ---------------------------------------------
+MACHI_WIFI_SESSION_MINUTES = int(os.environ.get("MACHI_WIFI_SESSION_MINUTES", "180"))
+# Data per session in MB (10^6 bytes); 0 = unlimited.
+MACHI_WIFI_SESSION_MB = int(os.environ.get("MACHI_WIFI_SESSION_MB", "0"))
+# E-mail registrations per address and hour.
+MACHI_WIFI_REGISTER_RATE_LIMIT = int(os.environ.get("MACHI_WIFI_REGISTER_RATE_LIMIT", "3"))
+# Days the portal keeps a session's (hashed) identity after it ended.
+MACHI_WIFI_RETENTION_DAYS = int(os.environ.get("MACHI_WIFI_RETENTION_DAYS", "90"))
+MACHI_WIFI_VENUE_INFO_URL = os.environ.get("MACHI_WIFI_VENUE_INFO_URL", "")
+# An OpenID Connect provider for the free Wi-Fi login (empty: the option is hidden).
+MACHI_WIFI_OIDC_ISSUER = os.environ.get("MACHI_WIFI_OIDC_ISSUER", "")
+MACHI_WIFI_OIDC_CLIENT_ID = os.environ.get("MACHI_WIFI_OIDC_CLIENT_ID", "")
+MACHI_WIFI_OIDC_CLIENT_SECRET = os.environ.get("MACHI_WIFI_OIDC_CLIENT_SECRET", "")
+MACHI_WIFI_OIDC_LABEL = os.environ.get("MACHI_WIFI_OIDC_LABEL", "")
+# FreeRADIUS (rlm_rest) callers allowed (CIDR, comma-separated) and their shared secret
+# (empty: every call refused).
+MACHI_WIFI_RADIUS_CLIENTS = os.environ.get("MACHI_WIFI_RADIUS_CLIENTS", "127.0.0.1")
+MACHI_WIFI_RADIUS_SECRET = os.environ.get("MACHI_WIFI_RADIUS_SECRET", "")
+MACHI_WIFI_RADIUS_MAC_PASSWORD = os.environ.get("MACHI_WIFI_RADIUS_MAC_PASSWORD", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
