@@ -1,0 +1,1 @@
+"""``machi wifi``: see wifi.py."""
