@@ -11,9 +11,11 @@ from machi.emergency import responders, services
 from machi.emergency.models import Disaster, ResponderRun, ResponderStatus
 from machi.shelters.models import Opening, OpeningStatus
 
+SHELTERS = "machi.shelters.responders.respond"
+
 
 def test_declaring_proposes_the_shelters_suited_to_the_hazards(typhoon: Disaster) -> None:
-    run = ResponderRun.objects.get(disaster=typhoon, event="declared")
+    run = ResponderRun.objects.get(disaster=typhoon, event="declared", responder=SHELTERS)
     assert run.status == ResponderStatus.SUCCEEDED
     assert "awaiting HQ" in run.summary
     statuses = dict(
@@ -40,11 +42,13 @@ def test_responders_run_only_after_commit_and_only_once(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         disaster = services.disaster_declare(name="地震", hazards=["earthquake"], declared_by=hq)
-    assert ResponderRun.objects.get(disaster=disaster).status == ResponderStatus.QUEUED
+    assert ResponderRun.objects.get(disaster=disaster, responder=SHELTERS).status == (
+        ResponderStatus.QUEUED
+    )
     assert not Opening.objects.filter(disaster=disaster).exists()
     for callback in callbacks:
         callback()
-    run = ResponderRun.objects.get(disaster=disaster)
+    run = ResponderRun.objects.get(disaster=disaster, responder=SHELTERS)
     count = Opening.objects.filter(disaster=disaster).count()
     responders.execute(run.pk)  # a retry or duplicate delivery
     assert Opening.objects.filter(disaster=disaster).count() == count

@@ -250,13 +250,18 @@ MACHI_TILE_ATTRIBUTION = os.environ.get(
 # What other rooms do when a disaster is declared or ended (see emergency/responders.py).
 MACHI_RESPONDERS = [
     "machi.shelters.responders.respond",
+    "machi.wifi.responders.respond",
 ]
 # What `machi demo` loads after the demo city, room by room (each returns a line to print).
 MACHI_DEMO_LOADERS = [
     "machi.shelters.demo.load_demo_shelters",
     "machi.emergency.services_field.load_demo_field",
     "machi.emergency.demo.load_demo_emergency",
+    "machi.wifi.demo.load_demo_wifi",
+    "machi.wifi.portal.demo.load_demo_portal",
 ]
+# Processes `machi demo` runs beside web and worker, room by room (each returns {name: argv}).
+MACHI_DEMO_PROCESSES = ["machi.wifi.demo.demo_processes"]
 # Where the disaster banner sends residents (the public shelter status page).
 MACHI_PHASE_LINK = "/shelters/status/"
 # Open every suitable shelter at once on a declaration, instead of proposing them to HQ.
@@ -288,6 +293,14 @@ EMAIL_USE_TLS = env_bool("MACHI_EMAIL_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("MACHI_EMAIL_FROM", "webmaster@localhost")
 if DEMO:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# --- Public Wi-Fi: the disaster-mode switch and the demo fleet ----------------------------------
+MACHI_WIFI_SWITCH_CONCURRENCY = int(os.environ.get("MACHI_WIFI_SWITCH_CONCURRENCY", "200"))
+MACHI_WIFI_SWITCH_ATTEMPTS = int(os.environ.get("MACHI_WIFI_SWITCH_ATTEMPTS", "3"))
+MACHI_WIFI_SWITCH_BACKOFF = float(os.environ.get("MACHI_WIFI_SWITCH_BACKOFF", "2.0"))
+MACHI_WIFI_DRIVER_TIMEOUT = float(os.environ.get("MACHI_WIFI_DRIVER_TIMEOUT", "5.0"))
+MACHI_WIFI_DEMO_APS = int(os.environ.get("MACHI_WIFI_DEMO_APS", "2"))
+MACHI_WIFI_SIMULATOR_PORT = int(os.environ.get("MACHI_WIFI_SIMULATOR_PORT", "8300"))
 
 # --- Free Wi-Fi captive portal (machi.wifi.portal) ---------------------------------------------
 MACHI_WIFI_SESSION_MINUTES = int(os.environ.get("MACHI_WIFI_SESSION_MINUTES", "180"))

@@ -9,6 +9,9 @@ class WifiConfig(AppConfig):
     verbose_name = _("Public Wi-Fi (公衆無線LAN)")
 
     def ready(self) -> None:
-        from machi.wifi import policies
+        from machi.core import nav
+        from machi.wifi import jobs, policies  # noqa: F401 - jobs registers the switch's kind
 
         policies.register()
+        nav.register("wifi:index", _("Public Wi-Fi"), resource="wifi.site", order=30)
+        nav.register("wifi:disaster", _("00000JAPAN"), resource="wifi.disaster_mode", order=31)

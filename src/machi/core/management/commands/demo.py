@@ -79,6 +79,9 @@ class Command(BaseCommand):
             "web": processes.gunicorn_args(bind=f"127.0.0.1:{port}", workers=2),
             "worker": processes.worker_args(workers=2),
         }
+        # Rooms add the processes their demo needs (the Wi-Fi room: its simulated APs).
+        for path in getattr(settings, "MACHI_DEMO_PROCESSES", []):
+            commands.update(import_string(path)(url))
         if options["scenario"]:
             commands["scenario"] = [
                 *processes.machi_args(),
