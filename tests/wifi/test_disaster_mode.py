@@ -35,6 +35,17 @@ from machi.wifi.simulator import DEFAULT_PASSWORD, DEFAULT_SSID, SimulatorHandle
 from machi.wifi.simulator import start_simulator as _start_simulator
 from tests.core.factories import FacilityFactory
 
+
+@pytest.fixture(autouse=True)
+def _in_english(settings: Any) -> Iterator[None]:
+    """These tests read messages in English (the msgids); the pages default to Japanese."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
 # --- The simulated fleet, running on its own event loop in a thread ---------------------------
 
 

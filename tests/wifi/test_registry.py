@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +14,16 @@ from machi.core.roles import Role
 from machi.wifi import services
 from machi.wifi.models import AccessPoint, ConfigStatus, Site, SsidProfile
 from machi.wifi.services import WifiError
+
+
+@pytest.fixture(autouse=True)
+def _in_english(settings: Any) -> Iterator[None]:
+    """These tests read messages in English (the msgids); the pages default to Japanese."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

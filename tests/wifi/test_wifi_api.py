@@ -14,6 +14,17 @@ from machi.wifi.models import DISASTER_SSID, AccessPoint
 from machi.wifi.simulator import DEFAULT_SSID, SimulatorHandle
 from tests.wifi.test_disaster_mode import RunningSimulator, make_fleet
 
+
+@pytest.fixture(autouse=True)
+def _in_english(settings: Any) -> Iterator[None]:
+    """These tests read messages in English (the msgids); the pages default to Japanese."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
 SWITCH = "/api/v1/wifi/disaster-mode"
 
 
