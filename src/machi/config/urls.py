@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("machi.shelters.urls_public")),
     path("", include("machi.emergency.urls_public")),
     path("wifi/", include("machi.wifi.portal.urls")),
+    path("opendata/", include("machi.wifi.urls_public")),
     path("", include("machi.core.urls")),
 ]
 

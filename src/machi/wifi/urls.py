@@ -17,6 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("profiles/new/", views.profile_create, name="profile_create"),
     path("profiles/<int:profile_id>/edit/", views.profile_edit, name="profile_edit"),
     path("disaster/", views.disaster, name="disaster"),
+    path("usage/", views.usage, name="usage"),
     path("disaster/jobs/<uuid:job_id>/", views.job, name="job"),
     path("disaster/jobs/<uuid:job_id>/retry/", views.job_retry, name="job_retry"),
 ]

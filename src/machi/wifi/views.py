@@ -17,6 +17,7 @@ from machi.core.roles import Action
 from machi.core.views import staff_required
 from machi.emergency import selectors as emergency_selectors
 from machi.wifi import disaster_mode, selectors, services
+from machi.wifi import usage as wifi_usage
 from machi.wifi.forms import ApForm, DisasterModeForm, ProfileForm, RestoreForm, SiteForm
 from machi.wifi.models import AccessPoint, Site, SsidProfile, SwitchDirection
 from machi.wifi.services import WifiError
@@ -464,3 +465,16 @@ def job_retry(request: HttpRequest, job_id: Any) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("wifi:job", job_id=found.pk)
     return redirect("wifi:job", job_id=retry.pk)
+
+
+@staff_required
+def usage(request: HttpRequest) -> HttpResponse:
+    """Connected devices against evacuees present, shelter by shelter (the 45% figure, live)."""
+    access.require(request.user, Action.READ, "wifi.usage")
+
+    disaster = emergency_selectors.disaster_current()
+    return render(
+        request,
+        "wifi/usage.html",
+        {"disaster": disaster, "usage": wifi_usage.shelter_usage(disaster)},
+    )
