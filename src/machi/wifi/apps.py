@@ -15,3 +15,7 @@ class WifiConfig(AppConfig):
         policies.register()
         nav.register("wifi:index", _("Public Wi-Fi"), resource="wifi.site", order=30)
         nav.register("wifi:disaster", _("00000JAPAN"), resource="wifi.disaster_mode", order=31)
+        nav.register(
+            "wifi_monitor:board", _("Wi-Fi monitoring"), resource="wifi.accesspoint", order=32
+        )
+        nav.register("wifi:usage", _("Wi-Fi use at the shelters"), resource="wifi.usage", order=33)
