@@ -656,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.alarm(int(args.max_seconds))
 
-    data_dir = Path(tempfile.mkdtemp(prefix="machi-bench-wifi-"))
+    data_dir = Path(tempfile.mkdtemp(prefix="machi-bench-wifimon-"))
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["MACHI_DATA_DIR"] = str(data_dir)
     env["MACHI_LOG_LEVEL"] = "WARNING"
