@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -164,7 +165,7 @@ class EvacuationOrder(models.Model):
         return str(EVACUATION_NAMES.get(self.level, self.get_level_display()))
 
 
-EVACUATION_NAMES = {
+EVACUATION_NAMES: dict[int, Any] = {
     EvacuationLevel.ELDERLY: _("Evacuation of the elderly (高齢者等避難)"),
     EvacuationLevel.ORDER: _("Evacuation order (避難指示)"),
     EvacuationLevel.EMERGENCY: _("Emergency safety (緊急安全確保)"),
