@@ -31,6 +31,18 @@ def _field_error(form: forms.Form, exc: WifiError) -> None:
     form.add_error(name, str(exc))
 
 
+def _form_page(
+    request: HttpRequest, form: forms.Form, *, title: str, submit: str, **extra: Any
+) -> HttpResponse:
+    """The registry's one form page: 400 when the form has errors, so tests and tools see it."""
+    return render(
+        request,
+        "wifi/form.html",
+        {"form": form, "title": title, "submit": submit, **extra},
+        status=400 if form.errors else 200,
+    )
+
+
 def _no_store(response: HttpResponse) -> HttpResponse:
     response["Cache-Control"] = "no-store"
     return response
@@ -73,12 +85,7 @@ def site_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Site %(name)s added.") % {"name": site})
             return redirect("wifi:index")
-    return render(
-        request,
-        "wifi/form.html",
-        {"form": form, "title": _("Add a Wi-Fi site"), "submit": _("Add site")},
-        status=400 if form.errors else 200,
-    )
+    return _form_page(request, form, title=_("Add a Wi-Fi site"), submit=_("Add site"))
 
 
 @staff_required
@@ -104,15 +111,8 @@ def site_edit(request: HttpRequest, site_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Site %(name)s saved.") % {"name": site})
             return redirect("wifi:index")
-    return render(
-        request,
-        "wifi/form.html",
-        {
-            "form": form,
-            "title": _("Edit the site %(name)s") % {"name": site},
-            "submit": _("Save"),
-        },
-        status=400 if form.errors else 200,
+    return _form_page(
+        request, form, title=_("Edit the site %(name)s") % {"name": site}, submit=_("Save")
     )
 
 
@@ -159,12 +159,7 @@ def ap_create(request: HttpRequest) -> HttpResponse:
             return _no_store(
                 render(request, "wifi/monitoring_key.html", {"ap": ap, "key": key, "new": True})
             )
-    return render(
-        request,
-        "wifi/form.html",
-        {"form": form, "title": _("Add an access point"), "submit": _("Add access point")},
-        status=400 if form.errors else 200,
-    )
+    return _form_page(request, form, title=_("Add an access point"), submit=_("Add access point"))
 
 
 @staff_required
@@ -193,16 +188,12 @@ def ap_edit(request: HttpRequest, ap_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Access point %(name)s saved.") % {"name": ap.name})
             return redirect("wifi:index")
-    return render(
+    return _form_page(
         request,
-        "wifi/form.html",
-        {
-            "form": form,
-            "title": _("Edit the access point %(name)s") % {"name": ap.name},
-            "submit": _("Save"),
-            "ap": ap,
-        },
-        status=400 if form.errors else 200,
+        form,
+        title=_("Edit the access point %(name)s") % {"name": ap.name},
+        submit=_("Save"),
+        ap=ap,
     )
 
 
@@ -253,12 +244,7 @@ def profile_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Profile %(name)s added.") % {"name": profile.name})
             return redirect("wifi:profiles")
-    return render(
-        request,
-        "wifi/form.html",
-        {"form": form, "title": _("Add an SSID profile"), "submit": _("Add profile")},
-        status=400 if form.errors else 200,
-    )
+    return _form_page(request, form, title=_("Add an SSID profile"), submit=_("Add profile"))
 
 
 @staff_required
@@ -296,15 +282,11 @@ def profile_edit(request: HttpRequest, profile_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Profile %(name)s saved.") % {"name": profile.name})
             return redirect("wifi:profiles")
-    return render(
+    return _form_page(
         request,
-        "wifi/form.html",
-        {
-            "form": form,
-            "title": _("Edit the SSID profile %(name)s") % {"name": profile.name},
-            "submit": _("Save"),
-        },
-        status=400 if form.errors else 200,
+        form,
+        title=_("Edit the SSID profile %(name)s") % {"name": profile.name},
+        submit=_("Save"),
     )
 
 
