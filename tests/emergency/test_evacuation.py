@@ -134,18 +134,18 @@ def test_order_responders_run_after_commit_and_report_to_the_chronology(
     settings.MACHI_ORDER_RESPONDERS = ["tests.emergency.test_evacuation.tell_residents"]
     with django_capture_on_commit_callbacks(execute=True):
         order = services.evacuation_issue(level=4, hazard="flood", areas=areas, issued_by=hq)
-    assert [(order.pk, "issued")] == SENT
+    assert [(order.pk, "issued", [a.pk for a in areas])] == SENT
     assert ChronologyEntry.objects.filter(text__contains="3 areas told").exists()
 
 
-SENT: list[tuple[int, str]] = []
+SENT: list[tuple[int, str, list[int]]] = []
 
 
-def tell_residents(order: EvacuationOrder, event: str) -> Any:
+def tell_residents(order: EvacuationOrder, event: str, areas: list[Area]) -> Any:
     from machi.emergency.responders import Outcome
 
-    SENT.append((order.pk, event))
-    return Outcome(summary=f"{order.areas.count()} areas told")
+    SENT.append((order.pk, event, [a.pk for a in areas]))
+    return Outcome(summary=f"{len(areas)} areas told")
 
 
 # --- pages, documents and API ----------------------------------------------------------------

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "machi.shelters",
     "machi.wifi",
     "machi.wifi.portal",
+    "machi.notify",
 ]
 
 MIDDLEWARE = [
@@ -251,6 +252,7 @@ MACHI_TILE_ATTRIBUTION = os.environ.get(
 MACHI_RESPONDERS = [
     "machi.shelters.responders.respond",
     "machi.wifi.responders.respond",
+    "machi.notify.responders.respond",
 ]
 # What `machi demo` loads after the demo city, room by room (each returns a line to print).
 MACHI_DEMO_LOADERS = [
@@ -259,15 +261,18 @@ MACHI_DEMO_LOADERS = [
     "machi.emergency.demo.load_demo_emergency",
     "machi.wifi.demo.load_demo_wifi",
     "machi.wifi.portal.demo.load_demo_portal",
+    "machi.notify.demo.load_demo_notify",
 ]
 # Processes `machi demo` runs beside web and worker, room by room (each returns {name: argv}).
-MACHI_DEMO_PROCESSES = ["machi.wifi.demo.demo_processes"]
+MACHI_DEMO_PROCESSES = ["machi.wifi.demo.demo_processes", "machi.notify.demo.demo_processes"]
 # Where the disaster banner sends residents (the public shelter status page).
 MACHI_PHASE_LINK = "/shelters/status/"
 # Open every suitable shelter at once on a declaration, instead of proposing them to HQ.
 MACHI_SHELTERS_OPEN_ON_DECLARE = env_bool("MACHI_SHELTERS_OPEN_ON_DECLARE")
 # What other rooms do when HQ issues or lifts 避難情報 (see emergency/responders.py).
-MACHI_ORDER_RESPONDERS: list[str] = []
+MACHI_ORDER_RESPONDERS: list[str] = ["machi.notify.responders.order"]
+# What other rooms do when a shelter opens (see shelters/services.py, opening_open).
+MACHI_OPENING_RESPONDERS: list[str] = ["machi.notify.responders.opening"]
 # The CAP <sender> of the city's alerts (default: machi.<団体コード>.lg.jp).
 MACHI_CAP_SENDER = os.environ.get("MACHI_CAP_SENDER", "")
 # JMA XML: the Atom feeds polled once a minute by the worker (JMA asks for one poller per
@@ -321,6 +326,52 @@ MACHI_WIFI_OIDC_LABEL = os.environ.get("MACHI_WIFI_OIDC_LABEL", "")
 MACHI_WIFI_RADIUS_CLIENTS = os.environ.get("MACHI_WIFI_RADIUS_CLIENTS", "127.0.0.1")
 MACHI_WIFI_RADIUS_SECRET = os.environ.get("MACHI_WIFI_RADIUS_SECRET", "")
 MACHI_WIFI_RADIUS_MAC_PASSWORD = os.environ.get("MACHI_WIFI_RADIUS_MAC_PASSWORD", "")
+
+# --- Resident notifications (machi.notify) ------------------------------------------------------
+# The public address of this installation, for links in messages and e-mails.
+MACHI_PUBLIC_URL = os.environ.get("MACHI_PUBLIC_URL", "http://127.0.0.1:8000")
+# The SMTP server that carries notification e-mail (default: Django's EMAIL_HOST/PORT). The
+# demo starts a local SMTP sink (`machi notify_sink`) on MACHI_NOTIFY_SINK_PORT and uses it.
+MACHI_NOTIFY_SINK_PORT = int(os.environ.get("MACHI_NOTIFY_SINK_PORT", "8025"))
+MACHI_NOTIFY_SMTP_HOST = os.environ.get(
+    "MACHI_NOTIFY_SMTP_HOST", "127.0.0.1" if DEMO else EMAIL_HOST
+)
+MACHI_NOTIFY_SMTP_PORT = int(
+    os.environ.get("MACHI_NOTIFY_SMTP_PORT", str(MACHI_NOTIFY_SINK_PORT if DEMO else EMAIL_PORT))
+)
+MACHI_NOTIFY_EMAIL_FROM = os.environ.get("MACHI_NOTIFY_EMAIL_FROM", DEFAULT_FROM_EMAIL)
+MACHI_NOTIFY_EMAIL_CONNECTIONS = int(os.environ.get("MACHI_NOTIFY_EMAIL_CONNECTIONS", "8"))
+MACHI_NOTIFY_PUSH_CONCURRENCY = int(os.environ.get("MACHI_NOTIFY_PUSH_CONCURRENCY", "64"))
+# Sends per second and worker, per channel (0: unlimited), e.g. "email=50,webpush=0,line=30".
+MACHI_NOTIFY_RATES = {
+    key.strip(): float(value)
+    for key, _, value in (
+        item.partition("=") for item in env_list("MACHI_NOTIFY_RATES", "") if "=" in item
+    )
+}
+# Web Push (VAPID): the private key (PEM or base64url; empty: one is made in DATA_DIR).
+MACHI_NOTIFY_VAPID_PRIVATE_KEY = os.environ.get("MACHI_NOTIFY_VAPID_PRIVATE_KEY", "")
+MACHI_NOTIFY_VAPID_SUBJECT = os.environ.get("MACHI_NOTIFY_VAPID_SUBJECT", "")
+# LINE Messaging API: the channel's access token and secret, the add-friend link.
+# The demo talks to a local fake of the Messaging API (`python -m machi.notify.peers.line_api`).
+MACHI_LINE_API_URL = os.environ.get(
+    "MACHI_LINE_API_URL", "http://127.0.0.1:8027" if DEMO else "https://api.line.me"
+)
+MACHI_LINE_CHANNEL_TOKEN = os.environ.get(
+    "MACHI_LINE_CHANNEL_TOKEN", "demo-line-channel-token" if DEMO else ""
+)
+MACHI_LINE_CHANNEL_SECRET = os.environ.get(
+    "MACHI_LINE_CHANNEL_SECRET", "demo-line-channel-secret" if DEMO else ""
+)
+MACHI_LINE_FRIEND_URL = os.environ.get(
+    "MACHI_LINE_FRIEND_URL", "https://line.me/R/ti/p/@machi-demo" if DEMO else ""
+)
+# Non-emergency broadcasts need a second person's approval before they go out.
+MACHI_NOTIFY_REQUIRE_APPROVAL = env_bool("MACHI_NOTIFY_REQUIRE_APPROVAL", default=True)
+# A delivery claimed by a worker that died is sent again after this many seconds.
+MACHI_NOTIFY_LEASE_SECONDS = int(os.environ.get("MACHI_NOTIFY_LEASE_SECONDS", "60"))
+MACHI_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("MACHI_NOTIFY_MAX_ATTEMPTS", "10"))
+MACHI_NOTIFY_BATCH = int(os.environ.get("MACHI_NOTIFY_BATCH", "1000"))
 
 LOGGING = {
     "version": 1,

@@ -19,10 +19,12 @@ urlpatterns = [
     path("console/weather/", include("machi.emergency.urls_weather")),
     path("console/wifi/monitor/", include("machi.wifi.urls_monitor")),
     path("console/wifi/", include("machi.wifi.urls")),
+    path("console/notify/", include("machi.notify.urls")),
     path("console/", include("machi.emergency.urls_field")),
     path("", include("machi.shelters.urls_public")),
     path("", include("machi.emergency.urls_public")),
     path("wifi/", include("machi.wifi.portal.urls")),
+    path("notify/", include("machi.notify.urls_public")),
     path("opendata/", include("machi.wifi.urls_public")),
     path("", include("machi.core.urls")),
 ]

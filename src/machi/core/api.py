@@ -5,7 +5,7 @@ No `from __future__ import annotations` here: django-ninja reads the annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -13,8 +13,8 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from machi.core import access, lgcode, selectors, services
-from machi.core.models import AuditEvent, Facility, FacilityKind
+from machi.core import access, lgcode, problems, selectors, services
+from machi.core.models import Area, AuditEvent, Facility, FacilityKind
 from machi.core.roles import Action, Role
 
 router = Router(tags=["core"])
@@ -202,3 +202,23 @@ def lgcode_check(request: HttpRequest, code: str) -> LgCodeOut:
         name=found.full_name if found else None,
         error=None if found else "valid check digit, but not in the bundled list",
     )
+
+
+# --- For other rooms' APIs ---------------------------------------------------------------------
+
+
+def areas_from_refs(refs: list[Any], field: str) -> list[Area]:
+    """Areas by id, 町字ID or name; a clear error naming the entry that matches none."""
+    found: list[Area] = []
+    for index, ref in enumerate(refs):
+        if isinstance(ref, int):
+            area = Area.objects.filter(pk=ref).first()
+        else:
+            area = (
+                Area.objects.filter(machiaza_id=ref).first()
+                or Area.objects.filter(name=ref).first()
+            )
+        if area is None:
+            raise problems.invalid(f"{field}[{index}]", f"no area matches {ref!r}")
+        found.append(area)
+    return found

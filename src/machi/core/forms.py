@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django import forms
@@ -70,3 +71,32 @@ class AuditFilterForm(forms.Form):
         if since and until and since > until:
             self.add_error("until", _("The end date is before the start date."))
         return cleaned
+
+
+@dataclass(frozen=True)
+class SummaryError:
+    """One line of an error summary (``core/_error_list.html``): a link to the field."""
+
+    href: str
+    text: str
+
+
+def summary_anchor(field: forms.BoundField) -> str:
+    """Where the error summary's link goes: the input, or the first box of a group."""
+    if isinstance(field.field.widget, forms.CheckboxSelectMultiple | forms.RadioSelect):
+        return f"#{field.auto_id}_0"
+    return f"#{field.id_for_label}"
+
+
+def form_error_summary(form: forms.BaseForm, *, anchor: str = "#main") -> list[SummaryError]:
+    """The errors of a form for the summary at the top, each linking to its field."""
+    errors = [SummaryError(anchor, str(error)) for error in form.non_field_errors()]
+    for field in form:
+        errors += [
+            SummaryError(
+                summary_anchor(field),
+                _("%(field)s: %(error)s") % {"field": field.label, "error": error},
+            )
+            for error in field.errors
+        ]
+    return errors

@@ -14,6 +14,7 @@ from ninja.errors import HttpError
 from ninja.responses import Status
 
 from machi.core import access, problems
+from machi.core.api import areas_from_refs
 from machi.core.hazards import Hazard
 from machi.core.models import Area
 from machi.core.roles import Action
@@ -199,23 +200,6 @@ class LiftIn(Schema):
     )
 
 
-def _areas(refs: list[Any], field: str) -> list[Area]:
-    """Areas by id, 町字ID or name; a clear error naming the entry that matches none."""
-    found: list[Area] = []
-    for index, ref in enumerate(refs):
-        if isinstance(ref, int):
-            area = Area.objects.filter(pk=ref).first()
-        else:
-            area = (
-                Area.objects.filter(machiaza_id=ref).first()
-                or Area.objects.filter(name=ref).first()
-            )
-        if area is None:
-            raise problems.invalid(f"{field}[{index}]", f"no area matches {ref!r}")
-        found.append(area)
-    return found
-
-
 @router.get(
     "/evacuation-orders",
     response=list[EvacuationOrderOut],
@@ -235,7 +219,7 @@ def evacuation_orders(request: HttpRequest, active: bool = True) -> list[Evacuat
 )
 def evacuation_issue(request: HttpRequest, payload: EvacuationOrderIn) -> Status[EvacuationOrder]:
     access.require(request.user, Action.CREATE, EvacuationOrder)
-    areas = _areas(payload.areas, "areas")
+    areas = areas_from_refs(payload.areas, "areas")
     if not areas and not payload.whole_city:
         raise problems.invalid("areas", "give the areas, or whole_city: true")
     try:
@@ -262,7 +246,9 @@ def evacuation_lift(
 ) -> EvacuationOrder:
     order = get_object_or_404(EvacuationOrder, pk=order_id)
     access.require(request.user, Action.UPDATE, order)
-    areas = _areas(payload.areas, "areas") if payload is not None and payload.areas else None
+    areas = (
+        areas_from_refs(payload.areas, "areas") if payload is not None and payload.areas else None
+    )
     try:
         return services.evacuation_lift(
             order=order,

@@ -84,32 +84,37 @@ def run_responder(run_id: int) -> None:
 
 
 # --- 避難情報: what other rooms do when HQ issues or lifts evacuation information ----------------
-# ``MACHI_ORDER_RESPONDERS`` lists functions ``respond(order, event) -> Outcome`` (event "issued"
-# or "lifted"); the notifications room adds the one that tells residents. Each runs as a task
-# after commit, must be idempotent, and its outcome goes to the chronology.
+# ``MACHI_ORDER_RESPONDERS`` lists functions ``respond(order, event, areas) -> Outcome`` (event
+# "issued" or "lifted"; ``areas`` those the event concerns, none for the whole city); the
+# notifications room's tells residents. Each runs as a task after commit, must be idempotent,
+# and its outcome goes to the chronology.
 
 
 def order_responders() -> list[str]:
     return list(getattr(settings, "MACHI_ORDER_RESPONDERS", []))
 
 
-def execute_order(order_id: int, event: str, path: str) -> Outcome | None:
-    from machi.emergency.models import ChronologyKind, EvacuationOrder
+def call_and_record(
+    path: str, *args: Any, disaster: Any, record: Any, request_id: str
+) -> Outcome:
+    """Call the responder at ``path`` with ``args`` as a task would, and put its outcome (or
+    its failure, then re-raised for the task's retry) in the chronology. For the responders of
+    other events than a declaration (避難情報, shelter openings)."""
+    from machi.emergency.models import ChronologyKind
     from machi.emergency.services import chronology_record
 
-    order = EvacuationOrder.objects.get(pk=order_id)
     name = path.rsplit(".", 2)[-2] if "." in path else path
     try:
-        responder: Callable[[Any, str], Outcome] = import_string(path)
-        with context.acting(channel="task", request_id=f"order-{order_id}-{event}"):
-            outcome = responder(order, event)
+        responder: Callable[..., Outcome] = import_string(path)
+        with context.acting(channel="task", request_id=request_id):
+            outcome = responder(*args)
     except Exception as exc:
-        logger.exception("order responder %s failed for order %s", path, order_id)
+        logger.exception("responder %s failed (%s)", path, request_id)
         chronology_record(
             kind=ChronologyKind.RESPONDER,
             text=f"自動対応（{name}）失敗: {type(exc).__name__}: {exc}",
-            disaster=order.disaster,
-            record=order,
+            disaster=disaster,
+            record=record,
             important=True,
             actor="",
         )
@@ -117,13 +122,34 @@ def execute_order(order_id: int, event: str, path: str) -> Outcome | None:
     chronology_record(
         kind=ChronologyKind.RESPONDER,
         text=f"自動対応（{name}）完了: {outcome.summary}",
-        disaster=order.disaster,
-        record=order,
+        disaster=disaster,
+        record=record,
         actor="",
     )
     return outcome
 
 
+def execute_order(
+    order_id: int, event: str, path: str, area_ids: list[int] | None = None
+) -> Outcome | None:
+    from machi.core.models import Area
+    from machi.emergency.models import EvacuationOrder
+
+    order = EvacuationOrder.objects.get(pk=order_id)
+    areas = list(Area.objects.filter(pk__in=area_ids or []).order_by("pk"))
+    return call_and_record(
+        path,
+        order,
+        event,
+        areas,
+        disaster=order.disaster,
+        record=order,
+        request_id=f"order-{order_id}-{event}",
+    )
+
+
 @db_task(retries=2, retry_delay=10)
-def run_order_responder(order_id: int, event: str, path: str) -> None:
-    execute_order(order_id, event, path)
+def run_order_responder(
+    order_id: int, event: str, path: str, area_ids: list[int] | None = None
+) -> None:
+    execute_order(order_id, event, path, area_ids)

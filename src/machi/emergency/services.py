@@ -307,7 +307,7 @@ def evacuation_issue(
         important=True,
         at=now,
     )
-    _order_dispatch(order, "issued")
+    _order_dispatch(order, "issued", [] if order.whole_city else chosen)
     return order
 
 
@@ -395,11 +395,16 @@ def evacuation_lift(
         important=True,
         at=now,
     )
-    _order_dispatch(locked, "lifted")
+    _order_dispatch(locked, "lifted", [] if locked.whole_city else lifting)
     return locked
 
 
-def _order_dispatch(order: EvacuationOrder, event: str) -> None:
+def _order_dispatch(order: EvacuationOrder, event: str, areas: Sequence[Area]) -> None:
+    """After commit, each order responder hears of the event and the areas it concerns
+    (all the order's areas when issued, those lifted when lifted; none: the whole city)."""
     transaction.on_commit(lambda: memo.forget("evacuation:"))
+    area_ids = [a.pk for a in areas]
     for path in responders.order_responders():
-        transaction.on_commit(partial(responders.run_order_responder, order.pk, event, path))
+        transaction.on_commit(
+            partial(responders.run_order_responder, order.pk, event, path, area_ids)
+        )

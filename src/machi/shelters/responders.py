@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from huey.contrib.djhuey import db_task
+
 from machi.emergency.models import Disaster, ResponderEvent
 from machi.emergency.responders import Outcome
 from machi.shelters import services
@@ -19,3 +21,34 @@ def respond(disaster: Disaster, event: str) -> Outcome:
         f"{len(openings)} suitable shelters: {opened} open, {preparing} awaiting HQ",
         {"proposed": [o.shelter_id for o in openings], "open": opened, "preparing": preparing},
     )
+
+
+# --- What other rooms do when a shelter opens -----------------------------------------------------
+# ``MACHI_OPENING_RESPONDERS`` lists functions ``respond(opening) -> Outcome`` (the notifications
+# room's tells the area's residents). Each runs as a task after the opening commits, must be
+# idempotent, and its outcome goes to the chronology.
+
+
+def opening_responders() -> list[str]:
+    from django.conf import settings
+
+    return list(getattr(settings, "MACHI_OPENING_RESPONDERS", []))
+
+
+def execute_opening(opening_id: int, path: str) -> Outcome:
+    from machi.emergency.responders import call_and_record
+    from machi.shelters.models import Opening
+
+    opening = Opening.objects.select_related("shelter__facility", "disaster").get(pk=opening_id)
+    return call_and_record(
+        path,
+        opening,
+        disaster=opening.disaster,
+        record=opening,
+        request_id=f"opening-{opening_id}",
+    )
+
+
+@db_task(retries=2, retry_delay=10)
+def run_opening_responder(opening_id: int, path: str) -> None:
+    execute_opening(opening_id, path)

@@ -141,7 +141,18 @@ def opening_open(*, shelter: Shelter, disaster: Disaster) -> Opening:
     _event(opening, OpeningStatus.OPEN)
     core_services.audit_record(action=Action.UPDATE, record=opening, detail={"status": "open"})
     _refresh_full(opening)
+    _opening_dispatch(opening)
     return opening
+
+
+def _opening_dispatch(opening: Opening) -> None:
+    """After commit, the rooms that act on a shelter's opening (notifications) hear of it."""
+    from functools import partial
+
+    from machi.shelters import responders
+
+    for path in responders.opening_responders():
+        transaction.on_commit(partial(responders.run_opening_responder, opening.pk, path))
 
 
 @transaction.atomic

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from machi.core import japanese, ratelimit
 from machi.core import selectors as core_selectors
+from machi.core.forms import SummaryError, form_error_summary, summary_anchor
 from machi.core.middleware import client_ip
 from machi.shelters import selectors, services
 from machi.shelters.forms_public import (
@@ -169,31 +169,11 @@ def _service_message(field: str) -> str:
     return messages_by_field.get(field, _("Check this entry."))
 
 
-@dataclass(frozen=True)
-class SummaryError:
-    href: str
-    text: str
-
-
-def _anchor(field: forms.BoundField) -> str:
-    """Where the error summary's link goes: the input, or the first box of a group."""
-    if isinstance(field.field.widget, forms.CheckboxSelectMultiple | forms.RadioSelect):
-        return f"#{field.auto_id}_0"
-    return f"#{field.id_for_label}"
-
-
 def _error_summary(
     household: HouseholdForm, members: forms.BaseFormSet[MemberForm]
 ) -> list[SummaryError]:
-    errors = [SummaryError("#household", str(e)) for e in household.non_field_errors()]
+    errors = form_error_summary(household, anchor="#household")
     errors += [SummaryError("#members", str(e)) for e in members.non_form_errors()]
-    for field in household:
-        errors += [
-            SummaryError(
-                _anchor(field), _("%(field)s: %(error)s") % {"field": field.label, "error": e}
-            )
-            for e in field.errors
-        ]
     for form in members.forms:
         person = _("Person %(number)s") % {"number": form.number}
         errors += [
@@ -205,7 +185,7 @@ def _error_summary(
         for field in form:
             errors += [
                 SummaryError(
-                    _anchor(field),
+                    summary_anchor(field),
                     _("%(person)s, %(field)s: %(error)s")
                     % {"person": person, "field": field.label, "error": e},
                 )
