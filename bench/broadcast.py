@@ -427,7 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     data_dir = Path(tempfile.mkdtemp(prefix="machi-bench-broadcast-"))
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    # The product's own settings (not a test run's, whose Huey runs tasks in the caller).
+    scrubbed = {*SCRUBBED_ENV, "DJANGO_SETTINGS_MODULE"}
+    env = {k: v for k, v in os.environ.items() if k not in scrubbed}
     smtp_port, push_port = free_port(), free_port()
     env.update(
         MACHI_DATA_DIR=str(data_dir),

@@ -139,6 +139,10 @@ TEMPLATES: tuple[tuple[str, str, str, str, str, str, str, str, tuple[str, ...]],
 
 DEMO_SUBSCRIBERS = 300
 LINE_DEMO_USERS = 40
+# What settings.py gives LINE in demo mode (`machi demo` sets MACHI_DEMO=1 only for the
+# processes it starts, so the command itself reads the plain defaults).
+DEMO_LINE_TOKEN = "demo-line-channel-token"  # noqa: S105 - the demo's fake, not a secret
+DEMO_LINE_URL = "http://127.0.0.1:8027"
 
 
 def topics_load() -> list[Topic]:
@@ -212,7 +216,7 @@ def subscribers_load(count: int = DEMO_SUBSCRIBERS, line_users: int = LINE_DEMO_
                 if areas and n % 3:
                     subscriber.areas.set(rng.sample(areas, k=min(len(areas), rng.randint(1, 2))))
                 made += 1
-        if settings.MACHI_LINE_CHANNEL_TOKEN:
+        if line_users:
             for n in range(line_users):
                 user = _line_user(n)
                 subscriber, created = Subscriber.objects.get_or_create(
@@ -257,8 +261,10 @@ def demo_processes(url: str) -> dict[str, list[str]]:
             str(settings.DATA_DIR / "mailsink"),
         ]
     }
-    line = settings.MACHI_LINE_API_URL
-    if settings.MACHI_LINE_CHANNEL_TOKEN and line.startswith("http://127.0.0.1:"):
+    configured = bool(settings.MACHI_LINE_CHANNEL_TOKEN)
+    token = settings.MACHI_LINE_CHANNEL_TOKEN if configured else DEMO_LINE_TOKEN
+    line = settings.MACHI_LINE_API_URL if configured else DEMO_LINE_URL
+    if line.startswith("http://127.0.0.1:"):
         port = line.rsplit(":", 1)[1].strip("/")
         found["line-fake"] = [
             sys.executable,
@@ -267,6 +273,6 @@ def demo_processes(url: str) -> dict[str, list[str]]:
             "--port",
             port,
             "--token",
-            settings.MACHI_LINE_CHANNEL_TOKEN,
+            token,
         ]
     return found

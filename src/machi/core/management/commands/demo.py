@@ -95,7 +95,13 @@ class Command(BaseCommand):
                 f"{options['scenario_minutes']:g} minutes: watch {url}console/shelters/\n"
             )
         code = processes.supervise(
-            commands, env={"MACHI_DEMO": "1"}, oneshot=frozenset({"scenario"})
+            commands,
+            # Links in notifications point at the demo's own address.
+            env={
+                "MACHI_DEMO": "1",
+                "MACHI_PUBLIC_URL": os.environ.get("MACHI_PUBLIC_URL", f"http://127.0.0.1:{port}"),
+            },
+            oneshot=frozenset({"scenario"}),
         )
         if code:
             raise SystemExit(code)
