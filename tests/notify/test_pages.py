@@ -137,7 +137,8 @@ def test_a_resident_subscribes_by_email_confirms_and_changes_topics(
 
     link = link_in(mail.text, "/notify/confirm/")
     asked = client.get(link)  # a mail scanner opening the link confirms nothing
-    assert asked.status_code == 200 and b"Complete the registration" in asked.content
+    assert asked.status_code == 200
+    assert b"Complete the registration" in asked.content
     subscriber.refresh_from_db()
     assert subscriber.status == SubscriberStatus.PENDING
     confirmed = client.post(link)

@@ -94,9 +94,7 @@ def order_responders() -> list[str]:
     return list(getattr(settings, "MACHI_ORDER_RESPONDERS", []))
 
 
-def call_and_record(
-    path: str, *args: Any, disaster: Any, record: Any, request_id: str
-) -> Outcome:
+def call_and_record(path: str, *args: Any, disaster: Any, record: Any, request_id: str) -> Outcome:
     """Call the responder at ``path`` with ``args`` as a task would, and put its outcome (or
     its failure, then re-raised for the task's retry) in the chronology. For the responders of
     other events than a declaration (避難情報, shelter openings)."""

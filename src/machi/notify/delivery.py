@@ -22,7 +22,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, models, transaction
@@ -137,11 +137,9 @@ def claim(broadcast: Broadcast, *, limit: int, now: dt.datetime | None = None) -
     now = now or timezone.now()
     table = _q(Delivery._meta.db_table)
     lease_until = now + dt.timedelta(seconds=conf.lease_seconds())
-    due_field = Delivery._meta.get_field("due_at")
-    batch_field = Delivery._meta.get_field("batch")
-    broadcast_field = Delivery._meta.get_field("broadcast")
-    assert isinstance(due_field, models.Field) and isinstance(batch_field, models.Field)
-    assert isinstance(broadcast_field, models.Field)
+    due_field = cast("models.Field[Any, Any]", Delivery._meta.get_field("due_at"))
+    batch_field = cast("models.Field[Any, Any]", Delivery._meta.get_field("batch"))
+    broadcast_field = cast("models.Field[Any, Any]", Delivery._meta.get_field("broadcast"))
     pk = broadcast_field.get_db_prep_value(broadcast.pk, connection)
     stamp = due_field.get_db_prep_value(now, connection)
     until = due_field.get_db_prep_value(lease_until, connection)

@@ -147,9 +147,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         if pending is None:
             return _private(render(request, "notify/public/confirm_failed.html", status=400))
         if pending.status != SubscriberStatus.ACTIVE:
-            return _private(
-                render(request, "notify/public/confirm.html", {"subscriber": pending})
-            )
+            return _private(render(request, "notify/public/confirm.html", {"subscriber": pending}))
     subscriber = services.subscription_confirm(token=token)
     if subscriber is None:
         return _private(render(request, "notify/public/confirm_failed.html", status=400))
