@@ -41,6 +41,7 @@ from urllib.parse import quote, urlsplit
 from django.conf import settings
 
 from machi.notify import conf
+from machi.notify.bounces import envelope_sender
 from machi.notify.channels.base import Message, Result, TokenBucket
 
 log = logging.getLogger(__name__)
@@ -567,7 +568,10 @@ class EmailChannel:
             else:
                 # Only a server with SMTPUTF8 can carry it; the next try may reach one.
                 params = b" SMTPUTF8"
-        item.mail = f"MAIL FROM:<{self.sender}>".encode() + params + b"\r\n"
+        # With a bounce address, each message has its own return path (VERP): a bounce that
+        # arrives later names its delivery (notify/bounces.py).
+        sender = envelope_sender(message.delivery_id) or self.sender
+        item.mail = f"MAIL FROM:<{sender}>".encode() + params + b"\r\n"
         item.rcpt = f"RCPT TO:<{address}>\r\n".encode()
         content = self._render(message, address)
         if content.startswith(b".") or b"\n." in content:
