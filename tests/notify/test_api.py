@@ -39,7 +39,9 @@ def test_a_test_key_sends_nothing_and_fakes_receipts(
     town: list[Area],
     subscribe: Callable[..., Subscriber],
     django_capture_on_commit_callbacks: Any,
+    settings: Any,
 ) -> None:
+    settings.MACHI_LINE_CHANNEL_TOKEN = "line-token"  # LINE is one of the city's channels
     subscribe(topics=[topics["gomi"]], areas=[town[0]])
     subscribe(topics=[topics["gomi"]], channel="line")
     _key, secret = api_key_create(name="ごみ収集システム", kind="test", created_by=pr)

@@ -143,7 +143,7 @@ def test_a_resident_subscribes_by_email_confirms_and_changes_topics(
     assert subscriber.status == SubscriberStatus.PENDING
     confirmed = client.post(link)
     assert confirmed.status_code == 200
-    assert confirmed["Referrer-Policy"] == "no-referrer"
+    assert confirmed["Referrer-Policy"] == "same-origin"
     subscriber.refresh_from_db()
     assert subscriber.status == SubscriberStatus.ACTIVE
     manage = reverse("notify:manage", args=[services.manage_token(subscriber)])

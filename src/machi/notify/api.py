@@ -68,7 +68,9 @@ class BroadcastIn(Schema):
     areas: list[int | str] = Field(
         [], description="Areas by id, 町字ID or name; none: the whole city."
     )
-    channels: list[Channel] = list(Channel)
+    channels: list[Channel] | None = Field(
+        None, description="Default: every channel this installation can send through."
+    )
     emergency: bool = False
     everyone: bool = Field(False, description="Every subscriber, whatever their topics.")
     scheduled_at: dt.datetime | None = None
@@ -187,7 +189,11 @@ def broadcast_send(request: HttpRequest, payload: BroadcastIn) -> Status[Broadca
             text=text,
             topics=topics,
             areas=areas_from_refs(list(payload.areas), "areas"),
-            channels=[c.value for c in payload.channels],
+            channels=(
+                [c.value for c in payload.channels]
+                if payload.channels is not None
+                else services.channels_available()
+            ),
             emergency=payload.emergency,
             everyone=payload.everyone,
             template=template,

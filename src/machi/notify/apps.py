@@ -16,3 +16,9 @@ class NotifyConfig(AppConfig):
         nav.register(
             "notify_console:index", _("Notifications"), resource="notify.broadcast", order=40
         )
+        nav.register_portal(
+            "notify:subscribe",
+            _("Disaster information by e-mail, push and LINE"),
+            _("Evacuation information and the city's news for your area, delivered to you."),
+            order=30,
+        )

@@ -142,7 +142,7 @@ def apply(report: Report) -> Report:
         return report
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update()
+            Delivery.objects.select_for_update(of=("self",))  # not the outer-joined subscriber
             .select_related("subscriber")
             .filter(pk=report.delivery_id)
             .first()

@@ -8,7 +8,7 @@ from typing import Any, cast
 from django import forms
 from django.db.models import Model
 from django.urls import reverse_lazy
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from machi.core.forms import form_error_summary
@@ -80,6 +80,21 @@ class ChoicesForm(forms.Form):
             forms.ModelMultipleChoiceField, self.fields["areas"]
         ).queryset = selectors.areas_offered()
 
+    def clean(self) -> dict[str, Any]:
+        """The choices' own rules (services.Choices.checked), so that every mistake of the
+        form shows at once, beside its field, not one after the other."""
+        data = super().clean() or {}
+        if "topics" in data and "language" in data:
+            try:
+                services.Choices(
+                    topics=list(data["topics"]),
+                    language=data["language"],
+                    emergency_only=data.get("emergency_only", False),
+                ).checked()
+            except services.NotifyError as exc:
+                self.add_error(exc.field if exc.field in self.fields else None, str(exc))
+        return data
+
     def choices(self) -> services.Choices:
         data = self.cleaned_data
         return services.Choices(
@@ -116,7 +131,7 @@ class BroadcastForm(forms.Form):
         help_text=_("The e-mail subject and the title of the notification."),
     )
     body = forms.CharField(
-        label=_("Message"),
+        label=pgettext_lazy("text of a notification", "Message"),
         error_messages={"required": _("Write the message.")},
         widget=forms.Textarea(attrs={"rows": 8}),
         help_text=_("Push notifications and LINE show the first 500 characters and a link."),
@@ -145,7 +160,7 @@ class BroadcastForm(forms.Form):
     channels = forms.MultipleChoiceField(
         label=_("Channels"),
         choices=Channel.choices,
-        initial=list(Channel.values),
+        initial=services.channels_available,
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": _("Choose at least one channel.")},
     )
@@ -254,7 +269,7 @@ class TemplateChoiceForm(forms.Form):
 
 
 def broadcast_initial(template: Template | None) -> dict[str, Any]:
-    initial: dict[str, Any] = {"channels": list(Channel.values)}
+    initial: dict[str, Any] = {"channels": services.channels_available()}
     if template is not None:
         initial.update(
             template=template.pk,

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from machi.core.models import Area
 
@@ -52,7 +53,7 @@ class Topic(models.Model):
 
 class SubscriberStatus(models.TextChoices):
     PENDING = "pending", _("Awaiting confirmation")
-    ACTIVE = "active", _("Active")
+    ACTIVE = "active", pgettext_lazy("subscription", "Active")
     UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
     BOUNCED = "bounced", _("Stopped: the address does not accept messages")
 
@@ -136,7 +137,7 @@ class BroadcastStatus(models.TextChoices):
     AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
     SCHEDULED = "scheduled", _("Scheduled")
     SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
+    SENT = "sent", pgettext_lazy("broadcast status", "Sent")
     CANCELLED = "cancelled", _("Cancelled")
 
 
@@ -208,7 +209,7 @@ class Broadcast(models.Model):
 class DeliveryStatus(models.TextChoices):
     CREATED = "created", _("Created")
     SENDING = "sending", _("Sending")
-    DELIVERED = "delivered", _("Delivered")
+    DELIVERED = "delivered", pgettext_lazy("notification", "Delivered")
     TEMPORARY_FAILURE = "temporary-failure", _("Temporary failure")
     PERMANENT_FAILURE = "permanent-failure", _("Permanent failure")
 

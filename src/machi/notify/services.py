@@ -185,6 +185,7 @@ def _mail(subscriber: Subscriber, subject: str, body: str) -> None:
     )
     message = EmailMessage(subject, body, conf.email_from(), [subscriber.address], connection=smtp)
     message.extra_headers["Auto-Submitted"] = "auto-generated"
+    message.extra_headers["Content-Language"] = subscriber.language
     try:
         message.send()
     except (OSError, smtplib.SMTPException) as exc:
@@ -426,6 +427,11 @@ def _channels(channels: Iterable[str]) -> list[str]:
     if not chosen:
         raise NotifyError(_("Choose at least one channel."), field="channels")
     return chosen
+
+
+def channels_available() -> list[str]:
+    """The channels this installation can send through (LINE needs the channel's token)."""
+    return [c for c in Channel.values if c != Channel.LINE or conf.line_channel_token()]
 
 
 def broadcast_create(

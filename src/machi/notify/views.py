@@ -238,7 +238,7 @@ def _preview(form: BroadcastForm) -> dict[str, Any]:
     )
     texts = delivery.Texts(draft)
     archive = conf.site_url() + reverse("notify:messages") + "…"
-    manage = conf.site_url() + reverse("notify:manage", args=["…"])
+    manage = conf.site_url() + reverse("notify:manage", args=["TOKEN"]).replace("TOKEN", "…")
     languages = []
     for language in ("ja", "en"):
         subject, body, short = texts.for_language(language)

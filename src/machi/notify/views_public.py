@@ -54,8 +54,10 @@ def _rate_limit(name: str, default: int) -> int:
 
 
 def _private(response: HttpResponse) -> HttpResponse:
-    """Pages whose address holds a subscriber's token: never sent on as a Referer."""
-    response["Referrer-Policy"] = "no-referrer"
+    """Pages whose address holds a subscriber's token: never sent on as a Referer to another
+    site. (Not "no-referrer": the browser would then send ``Origin: null`` with the page's own
+    forms, and Django's CSRF check rightly refuses that.)"""
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
