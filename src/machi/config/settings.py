@@ -343,6 +343,9 @@ MACHI_NOTIFY_EMAIL_FROM = os.environ.get("MACHI_NOTIFY_EMAIL_FROM", DEFAULT_FROM
 # Where bounces and complaints come back: each message's return path is this address with
 # the delivery in it (VERP), and the mail server pipes what arrives to `machi notify_bounce`.
 MACHI_NOTIFY_BOUNCE_ADDRESS = os.environ.get("MACHI_NOTIFY_BOUNCE_ADDRESS", "")
+# 空メール登録: an empty mail to this address registers its sender (the mail server pipes it to
+# `machi notify_register`); shown on the subscribe page as a mailto: link and QR code.
+MACHI_NOTIFY_REGISTER_ADDRESS = os.environ.get("MACHI_NOTIFY_REGISTER_ADDRESS", "")
 MACHI_NOTIFY_EMAIL_CONNECTIONS = int(os.environ.get("MACHI_NOTIFY_EMAIL_CONNECTIONS", "8"))
 MACHI_NOTIFY_PUSH_CONCURRENCY = int(os.environ.get("MACHI_NOTIFY_PUSH_CONCURRENCY", "64"))
 # Sends per second and worker, per channel (0: unlimited), e.g. "email=50,webpush=0,line=30".

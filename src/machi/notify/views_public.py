@@ -33,7 +33,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from machi.core import ratelimit
 from machi.core.middleware import client_ip
 from machi.core.models import Area
-from machi.notify import conf, selectors, services
+from machi.notify import conf, inbound, selectors, services
 from machi.notify.forms import ChoicesForm, SubscribeForm, error_summary
 from machi.notify.models import Subscriber, SubscriberStatus, Topic
 from machi.notify.services import NotifyError
@@ -128,6 +128,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             "errors": error_summary(form, anchor="#choices"),
             "via": "qr" if via == "qr" else "",
             "line_url": conf.line_friend_url(),
+            "register_address": inbound.register_address(),
             **_push_context(),
         },
         status=status,
@@ -385,6 +386,9 @@ def qr_code(request: HttpRequest) -> HttpResponse:
     if target == "line":
         url = conf.line_friend_url()
         title = _("QR code: add the city's LINE account as a friend")
+    elif target == "mail" and inbound.register_address():
+        url = f"mailto:{inbound.register_address()}"
+        title = _("QR code: write the empty e-mail that registers you")
     elif target == "page":
         url = f"{conf.site_url()}{reverse('notify:subscribe')}?via=qr"
         title = _("QR code: subscribe to the city's notifications")
