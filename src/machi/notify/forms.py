@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from machi.core.forms import form_error_summary
 from machi.core.models import Area
 from machi.notify import selectors, services
-from machi.notify.models import ApiKeyKind, Channel, Template, Topic
+from machi.notify.models import ApiKeyKind, AreaGroup, Channel, Template, Topic
 from machi.notify.responders import EVENTS
 
 # Each language named in itself: a resident finds their own whatever the page's language.
@@ -36,6 +36,13 @@ error_summary = form_error_summary  # the errors of a form for the summary at th
 # --- Residents ----------------------------------------------------------------------------------
 
 
+class GroupChoiceField(forms.ModelMultipleChoiceField):
+    """学区 and 地区 labelled in the page's language."""
+
+    def label_from_instance(self, obj: Model) -> str:
+        return cast(AreaGroup, obj).label(get_language() or "ja")
+
+
 class ChoicesForm(forms.Form):
     """What a resident receives: topics, areas, language, emergency only."""
 
@@ -55,6 +62,13 @@ class ChoicesForm(forms.Form):
             "If you choose none, you receive messages for the whole city. "
             "To choose several, hold Ctrl (⌘ on a Mac) or tap each one on a phone."
         ),
+    )
+    groups = GroupChoiceField(
+        label=_("School districts and districts"),
+        queryset=AreaGroup.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("A school district means all its areas."),
     )
     language = forms.ChoiceField(
         label=_("Language of the messages"),
@@ -79,6 +93,11 @@ class ChoicesForm(forms.Form):
         cast(
             forms.ModelMultipleChoiceField, self.fields["areas"]
         ).queryset = selectors.areas_offered()
+        groups = AreaGroup.objects.all()
+        if groups.exists():
+            cast(forms.ModelMultipleChoiceField, self.fields["groups"]).queryset = groups
+        else:
+            del self.fields["groups"]  # the city has not imported any
 
     def clean(self) -> dict[str, Any]:
         """The choices' own rules (services.Choices.checked), so that every mistake of the
@@ -100,6 +119,7 @@ class ChoicesForm(forms.Form):
         return services.Choices(
             topics=list(data["topics"]),
             areas=list(data["areas"]),
+            groups=list(data.get("groups", [])),
             language=data["language"],
             emergency_only=data["emergency_only"],
         )

@@ -51,6 +51,35 @@ class Topic(models.Model):
         return self.name_en if language == "en" and self.name_en else self.name
 
 
+class AreaGroupKind(models.TextChoices):
+    SCHOOL = "school", _("School district (学区)")
+    DISTRICT = "district", _("District (地区)")
+
+
+class AreaGroup(models.Model):
+    """A named group of areas residents know better than 町字: a 学区 (school attendance
+    zone) or a 地区. Choosing one means its areas, also when the city later redraws it."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=64, blank=True)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=AreaGroupKind.choices, default=AreaGroupKind.SCHOOL
+    )
+    areas = models.ManyToManyField(Area, related_name="notify_groups")
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["kind", "position", "name"]
+        verbose_name = _("area group")
+        verbose_name_plural = _("area groups")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def label(self, language: str) -> str:
+        return self.name_en if language == "en" and self.name_en else self.name
+
+
 class SubscriberStatus(models.TextChoices):
     PENDING = "pending", _("Awaiting confirmation")
     ACTIVE = "active", pgettext_lazy("subscription", "Active")
@@ -72,8 +101,9 @@ class Subscriber(models.Model):
     language = models.CharField(_("language"), max_length=2, default="ja")
     emergency_only = models.BooleanField(_("emergency information only"), default=False)
     topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")
-    # No areas: the whole city.
+    # No areas and no groups: the whole city.
     areas = models.ManyToManyField(Area, blank=True, related_name="subscribers")
+    groups = models.ManyToManyField(AreaGroup, blank=True, related_name="subscribers")
     status = models.CharField(
         _("status"), max_length=12, choices=SubscriberStatus.choices, db_index=True
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import csv
 import datetime as dt
 import hashlib
 import logging
@@ -41,6 +42,7 @@ from machi.core.models import Area, User
 from machi.core.roles import Action
 from machi.notify import conf
 from machi.notify.models import (
+    AreaGroup,
     Broadcast,
     BroadcastStatus,
     Channel,
@@ -124,6 +126,7 @@ class Choices:
     areas: Sequence[Area] = ()
     language: str = "ja"
     emergency_only: bool = False
+    groups: Sequence[AreaGroup] = ()  # 学区 and 地区: their areas
 
     def checked(self) -> Choices:
         if self.language not in LANGUAGES:
@@ -138,6 +141,7 @@ class Choices:
 def _apply(subscriber: Subscriber, choices: Choices) -> None:
     subscriber.topics.set(choices.topics)
     subscriber.areas.set(choices.areas)
+    subscriber.groups.set(choices.groups)
 
 
 def default_topics() -> list[Topic]:
@@ -607,10 +611,14 @@ def fan_out(*, broadcast: Broadcast) -> int:
         subscribers = subscribers.filter(wanted)
     area_ids = list(broadcast.areas.values_list("pk", flat=True))
     if area_ids:
-        # Subscribers who chose no area hear about the whole city.
+        # Subscribers who chose no area (nor 学区) hear about the whole city; a 学区 counts
+        # with the areas it holds today.
         areas = Subscriber.areas.through.objects.filter(subscriber_id=OuterRef("pk"))
+        groups = Subscriber.groups.through.objects.filter(subscriber_id=OuterRef("pk"))
         subscribers = subscribers.filter(
-            ~Exists(areas) | Exists(areas.filter(area_id__in=area_ids))
+            (~Exists(areas) & ~Exists(groups))
+            | Exists(areas.filter(area_id__in=area_ids))
+            | Exists(groups.filter(areagroup__areas__in=area_ids))
         )
     chosen = subscribers.values(picked_id=F("pk"), picked_channel=F("channel"))
     select_sql, params = chosen.query.sql_with_params()
@@ -652,3 +660,69 @@ def template_for_event(event: str) -> Template | None:
 
 
 EMERGENCY = TemplateKind.EMERGENCY
+
+
+# --- 学区 and 地区 (area groups) ------------------------------------------------------------
+
+GROUP_COLUMNS = ("学区", "地区", "名称", "name")
+AREA_COLUMNS = ("町字", "町字ID", "町丁目", "area")
+
+
+@dataclass(frozen=True)
+class GroupImport:
+    groups: int
+    areas: int
+
+
+def area_groups_import(*, data: bytes, kind: str = "school") -> GroupImport:
+    """Read a CSV of 学区 (or 地区): one row per area, with the group's name (学区 / 地区 / 名称)
+    and the area (町字 name or 町字ID; 町丁目). UTF-8, UTF-8 with BOM or CP932. Each group named
+    in the file is replaced by the file's rows, all or nothing; a bad row is named by line and
+    column (NotifyError field "line:column").
+    """
+    from machi.core import japanese
+    from machi.notify.models import AreaGroupKind
+
+    if kind not in AreaGroupKind.values:
+        raise NotifyError(f"unknown kind {kind!r}", field="kind")
+    try:
+        rows = list(japanese.read_csv(data))
+    except (japanese.CsvDecodeError, csv.Error) as exc:
+        raise NotifyError(str(exc), field="file") from exc
+    if not rows:
+        raise NotifyError("the file has no rows", field="file")
+    header = rows[0][1].keys()
+    group_column = next((c for c in GROUP_COLUMNS if c in header), None)
+    area_column = next((c for c in AREA_COLUMNS if c in header), None)
+    if group_column is None or area_column is None:
+        missing = "学区" if group_column is None else "町字"
+        raise NotifyError(f"line 1: no column {missing}", field="1:" + missing)
+    by_name = {japanese.normalize(a.name): a for a in Area.objects.all()}
+    by_code = {a.machiaza_id: a for a in Area.objects.exclude(machiaza_id="")}
+    wanted: dict[str, list[Area]] = {}
+    for line, row in rows:
+        name = japanese.normalize(row[group_column])
+        ref = japanese.normalize(row[area_column])
+        if not name:
+            raise NotifyError(
+                f"line {line}, {group_column}: empty", field=f"{line}:{group_column}"
+            )
+        area = by_code.get(ref.zfill(7) if ref.isdigit() else ref) or by_name.get(ref)
+        if area is None:
+            raise NotifyError(
+                f"line {line}, {area_column}: no area {ref!r} in this city",
+                field=f"{line}:{area_column}",
+            )
+        wanted.setdefault(name, []).append(area)
+    with transaction.atomic():
+        for position, (name, areas) in enumerate(wanted.items()):
+            group, _created = AreaGroup.objects.update_or_create(
+                name=name, defaults={"kind": kind, "position": position}
+            )
+            group.areas.set(areas)
+        core_services.audit_record(
+            action=Action.UPDATE,
+            object_type="notify.areagroup",
+            detail={"imported": sorted(wanted)},
+        )
+    return GroupImport(len(wanted), sum(len(a) for a in wanted.values()))

@@ -172,6 +172,7 @@ def _initial(subscriber: Subscriber) -> dict[str, Any]:
     return {
         "topics": list(subscriber.topics.all()),
         "areas": list(subscriber.areas.all()),
+        "groups": list(subscriber.groups.all()),
         "language": subscriber.language,
         "emergency_only": subscriber.emergency_only,
     }
