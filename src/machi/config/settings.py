@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "machi.wifi",
     "machi.wifi.portal",
     "machi.notify",
+    "machi.recovery",
 ]
 
 MIDDLEWARE = [

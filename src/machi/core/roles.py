@@ -12,6 +12,8 @@ class Role(models.TextChoices):
     # tasks HQ gives their department.
     FIELD = "field", _("Department staff (field)")
     WIFI_ADMIN = "wifi_admin", _("Wi-Fi administrator")
+    # 被災者支援: the ledger of disaster victims, damage surveys, certificates and grants.
+    RECOVERY = "recovery", _("Victim support staff")
     # 広報: writes, approves and sends the notifications residents subscribe to.
     PR = "pr", _("Public relations")
     AUDITOR = "auditor", _("Auditor")

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RecoveryConfig(AppConfig):
+    default = True
+    name = "machi.recovery"
+    label = "recovery"
+    verbose_name = _("Victim support (被災者支援)")
+
+    def ready(self) -> None:
+        from machi.recovery import policies
+
+        policies.register()
