@@ -386,3 +386,24 @@ def test_placeholders_must_all_be_filled() -> None:
         services.render(text, {"地域": "上戸田"})
     assert caught.value.field == "values.避難情報"
     assert services.render("((補足))", {"補足": ""}, strict=False) == ""
+
+
+def test_each_delivery_keeps_the_peers_receipt(
+    topics: dict[str, Topic], subscribe: Callable[..., Subscriber]
+) -> None:
+    from machi.notify.channels.base import Result
+
+    for _ in range(3):
+        subscribe(topics=[topics["news"]])
+    broadcast = sending(topics=[topics["news"]])
+
+    class Receipts(Recorder):
+        async def send(self, messages: list[Any]) -> list[Result]:
+            return [
+                Result(m.delivery_id, "delivered", "250", f"queued as {m.delivery_id}")
+                for m in messages
+            ]
+
+    delivery.run(broadcast.pk, channels={"email": Receipts("email")})  # type: ignore[dict-item]
+    rows = Delivery.objects.filter(broadcast=broadcast)
+    assert {r.provider_ref for r in rows} == {f"queued as {r.pk}" for r in rows}

@@ -338,15 +338,21 @@ def record(
                 gone.append(c.subscriber_id)
             elif c.subscriber_id is not None and r.outcome == "permanent":
                 bounced.append(c.subscriber_id)
-    if len(delivered) > 20:  # per-message receipts (Web Push Location): not worth a row each
-        delivered = {"": [i for ids in delivered.values() for i in ids]}
-    n_delivered = sum(len(ids) for ids in delivered.values())
+    receipts = [(ref, i) for ref, ids in delivered.items() if ref for i in ids]
+    delivered_ids = [i for ids in delivered.values() for i in ids]
+    n_delivered = len(delivered_ids)
     n_failed = sum(len(ids) for ids in failed.values())
     with transaction.atomic():
-        for ref, ids in delivered.items():
-            for part in _ids_in(ids):
-                Delivery.objects.filter(pk__in=part).update(
-                    status=DeliveryStatus.DELIVERED, sent_at=now, due_at=None, provider_ref=ref
+        for part in _ids_in(delivered_ids):
+            Delivery.objects.filter(pk__in=part).update(
+                status=DeliveryStatus.DELIVERED, sent_at=now, due_at=None
+            )
+        if receipts:  # the peer's id of each message (SMTP queue id, push Location, LINE id)
+            table = connection.ops.quote_name(Delivery._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {table} SET provider_ref = %s WHERE id = %s",  # noqa: S608
+                    receipts,
                 )
         for (attempts, detail), ids in retry.items():
             for part in _ids_in(ids):
