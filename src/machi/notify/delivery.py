@@ -308,6 +308,23 @@ def _ids_in(ids: Sequence[int], size: int = 900) -> Iterable[Sequence[int]]:
         yield ids[start : start + size]
 
 
+def _write_receipts(receipts: list[tuple[str, int]]) -> None:
+    """One statement per batch on PostgreSQL (arrays unnested), executemany on SQLite."""
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} AS d SET provider_ref = r.ref "  # noqa: S608 - the model's table
+                "FROM unnest(%s::text[], %s::bigint[]) AS r(ref, id) WHERE d.id = r.id",
+                [[ref for ref, _ in receipts], [i for _, i in receipts]],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET provider_ref = %s WHERE id = %s",  # noqa: S608
+                receipts,
+            )
+
+
 def record(
     broadcast: Broadcast,
     results: Sequence[Result],
@@ -348,12 +365,7 @@ def record(
                 status=DeliveryStatus.DELIVERED, sent_at=now, due_at=None
             )
         if receipts:  # the peer's id of each message (SMTP queue id, push Location, LINE id)
-            table = connection.ops.quote_name(Delivery._meta.db_table)
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    f"UPDATE {table} SET provider_ref = %s WHERE id = %s",  # noqa: S608
-                    receipts,
-                )
+            _write_receipts(receipts)
         for (attempts, detail), ids in retry.items():
             for part in _ids_in(ids):
                 Delivery.objects.filter(pk__in=part).update(
