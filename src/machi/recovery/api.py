@@ -4,14 +4,23 @@ No `from __future__ import annotations`: django-ninja reads the annotations at i
 """
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
+from ninja.errors import HttpError
+from ninja.responses import Status
 
-from machi.core import problems
-from machi.recovery import rules
+from machi.core import access, problems
+from machi.core.api import areas_from_refs
+from machi.core.models import User
+from machi.core.roles import Action
+from machi.emergency.models import Disaster
+from machi.recovery import rules, services
+from machi.recovery.models import House, ResurveyRequest, Survey
 
 router = Router(tags=["recovery"])
 
@@ -114,3 +123,159 @@ def grant_calculate(request: HttpRequest, payload: GrantIn) -> rules.Grant:
         )
     except rules.RuleError as exc:
         raise problems.invalid(exc.field, str(exc)) from exc
+
+
+# --- Houses, surveys, re-survey requests ----------------------------------------------------------
+
+
+class HouseIn(Schema):
+    id: uuid.UUID | None = Field(None, description="Made by the device; a replay returns it.")
+    address: Annotated[str, Field(min_length=1, max_length=256)]
+    structure: Literal["wooden", "prefab", "non_wooden"]
+    storeys: Annotated[int, Field(ge=1, le=200)] = 1
+    area: int | str | None = Field(None, description="Area by id, 町字ID or name.")
+    latitude: Annotated[Decimal, Field(ge=-90, le=90, decimal_places=6)] | None = None
+    longitude: Annotated[Decimal, Field(ge=-180, le=180, decimal_places=6)] | None = None
+
+
+class HouseOut(Schema):
+    id: uuid.UUID
+    address: str
+    structure: str
+    storeys: int
+    area_id: int | None
+
+
+class SurveyIn(Schema):
+    id: uuid.UUID = Field(description="Made by the device; a replay returns the first record.")
+    house_id: uuid.UUID
+    disaster_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    round: Literal["first", "second", "resurvey"]
+    method: Literal["loss_ratio", "floor_area_ratio", "flood_depth", "earthquake"]
+    inputs: dict[str, Any] = Field(
+        description="As for /recovery/classify, without method, structure and storeys "
+        "(taken from the house)."
+    )
+    surveyed_on: dt.date
+    notes: Annotated[str, Field(max_length=2000)] = ""
+    rule_set: Annotated[str, Field(max_length=32)] | None = None
+
+
+class SurveyOut(Schema):
+    id: uuid.UUID
+    house_id: uuid.UUID
+    disaster_id: int
+    round: str
+    method: str
+    damage_class: str
+    flood: str
+    rule_set: str
+    rule: str
+    inputs: dict[str, Any]
+    surveyed_on: dt.date
+
+
+class ResurveyIn(Schema):
+    house_id: uuid.UUID
+    disaster_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class ResurveyOut(Schema):
+    id: int
+    house_id: uuid.UUID
+    disaster_id: int
+    status: str
+    due_by: dt.date
+
+
+def _refused(exc: "services.RecoveryError") -> Exception:
+    return problems.invalid(exc.field, str(exc))
+
+
+@router.post(
+    "/recovery/houses", response={200: HouseOut, 201: HouseOut}, summary="Register a house"
+)
+def house_create(request: HttpRequest, payload: HouseIn) -> Status[House]:
+    access.require(request.user, Action.CREATE, House)
+    known = payload.id is not None and House.objects.filter(pk=payload.id).exists()
+    area = areas_from_refs([payload.area], "area")[0] if payload.area is not None else None
+    try:
+        house = services.house_register(
+            house_id=payload.id,
+            address=payload.address,
+            structure=payload.structure,
+            storeys=payload.storeys,
+            area=area,
+            latitude=payload.latitude,
+            longitude=payload.longitude,
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return Status(200 if known else 201, house)
+
+
+@router.post(
+    "/recovery/surveys",
+    response={200: SurveyOut, 201: SurveyOut},
+    summary="Record a damage survey; the class is decided by the rule table and kept with it",
+)
+def survey_create(request: HttpRequest, payload: SurveyIn) -> Status[Survey]:
+    access.require(request.user, Action.CREATE, Survey)
+    house = get_object_or_404(House, pk=payload.house_id)
+    disaster = get_object_or_404(Disaster, pk=payload.disaster_id)
+    user = request.user if isinstance(request.user, User) else None
+    if user is None:
+        raise HttpError(401, "Unauthorized")
+    try:
+        done = services.survey_record(
+            survey_id=payload.id,
+            house=house,
+            disaster=disaster,
+            round=payload.round,
+            method=payload.method,
+            inputs=payload.inputs,
+            surveyed_on=payload.surveyed_on,
+            surveyor=user,
+            notes=payload.notes,
+            rule_set=payload.rule_set,
+        )
+    except services.RecoveryError as exc:
+        where = exc.field if exc.field in {"id", "round", "surveyed_on"} else f"inputs.{exc.field}"
+        raise problems.invalid(where, str(exc)) from exc
+    return Status(201 if done.created else 200, done.survey)
+
+
+@router.get(
+    "/recovery/houses/{house_id}/surveys",
+    response=list[SurveyOut],
+    summary="A house's surveys, the deciding one first",
+)
+def house_surveys(request: HttpRequest, house_id: uuid.UUID, disaster_id: int) -> list[Survey]:
+    access.require(request.user, Action.READ, Survey)
+    house = get_object_or_404(House, pk=house_id)
+    disaster = get_object_or_404(Disaster, pk=disaster_id)
+    surveys = list(Survey.objects.filter(house=house, disaster=disaster).order_by("-recorded_at"))
+    deciding = services.damage_of(house=house, disaster=disaster)
+    return sorted(surveys, key=lambda s: s.pk != (deciding.pk if deciding else None))
+
+
+@router.post(
+    "/recovery/resurvey-requests",
+    response={201: ResurveyOut},
+    summary="A household asks for a re-survey (再調査)",
+)
+def resurvey_create(request: HttpRequest, payload: ResurveyIn) -> Status[ResurveyRequest]:
+    access.require(request.user, Action.CREATE, ResurveyRequest)
+    house = get_object_or_404(House, pk=payload.house_id)
+    disaster = get_object_or_404(Disaster, pk=payload.disaster_id)
+    try:
+        made = services.resurvey_request(
+            house=house,
+            disaster=disaster,
+            reason=payload.reason,
+            requested_by=request.user if isinstance(request.user, User) else None,
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return Status(201, made)

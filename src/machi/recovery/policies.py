@@ -5,7 +5,7 @@ from machi.core.roles import Action, Role
 
 
 def register() -> None:
-    from machi.recovery.models import RuleSet
+    from machi.recovery.models import House, ResurveyRequest, RuleSet, Survey
 
     access.register(
         RuleSet,
@@ -15,4 +15,17 @@ def register() -> None:
             Role.AUDITOR: {Action.READ},
             Role.SYSADMIN: access.ALL_ACTIONS,
         },
+    )
+    # Surveyors are often staff of other departments sent out after the disaster (FIELD).
+    surveys = {
+        Role.RECOVERY: access.ALL_ACTIONS,
+        Role.FIELD: {Action.READ, Action.CREATE},
+        Role.HQ: {Action.READ},
+        Role.AUDITOR: {Action.READ},
+    }
+    for model in (House, Survey):
+        access.register(model, surveys)
+    access.register(
+        ResurveyRequest,
+        {Role.RECOVERY: access.ALL_ACTIONS, Role.HQ: {Action.READ}, Role.AUDITOR: {Action.READ}},
     )
