@@ -15,12 +15,13 @@ from ninja.errors import HttpError
 from ninja.responses import Status
 
 from machi.core import access, problems
+from machi.core import services as core_services
 from machi.core.api import areas_from_refs
 from machi.core.models import User
 from machi.core.roles import Action
 from machi.emergency.models import Disaster
-from machi.recovery import rules, services
-from machi.recovery.models import House, ResurveyRequest, Survey
+from machi.recovery import ledger, rules, services
+from machi.recovery.models import House, LedgerHousehold, ResurveyRequest, Survey
 
 router = Router(tags=["recovery"])
 
@@ -275,6 +276,217 @@ def resurvey_create(request: HttpRequest, payload: ResurveyIn) -> Status[Resurve
             disaster=disaster,
             reason=payload.reason,
             requested_by=request.user if isinstance(request.user, User) else None,
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return Status(201, made)
+
+
+# --- 被災者台帳 --------------------------------------------------------------------------------
+
+
+class MemberIn(Schema):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name_kana: Annotated[str, Field(max_length=128)] = ""
+    birth_date: dt.date | None = None
+    sex: Literal["male", "female", ""] = ""
+    relationship: Annotated[str, Field(max_length=16)] = ""
+
+
+class LedgerHouseholdIn(Schema):
+    disaster_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    household_number: Annotated[str, Field(max_length=15)] | None = Field(
+        None, description="世帯番号 of the resident register: the household and its people."
+    )
+    head_name: Annotated[str, Field(max_length=64)] = ""
+    address: Annotated[str, Field(max_length=256)] = Field("", description="住所又は居所")
+    members: list[MemberIn] = Field([], description="By hand, for someone not registered here.")
+    house_id: uuid.UUID | None = None
+
+
+class MemberOut(Schema):
+    name: str
+    name_kana: str
+    birth_date: dt.date | None
+    sex: str
+    relationship: str
+    harm: str
+    evacuee_id: uuid.UUID | None = Field(description="The same person in the shelters room.")
+
+
+class SupportIn(Schema):
+    kind: Literal["certificate", "grant", "condolence", "repair", "housing", "donation", "other"]
+    provided_on: dt.date
+    amount: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    note: Annotated[str, Field(max_length=300)] = ""
+
+
+class SupportOut(Schema):
+    kind: str
+    provided_on: dt.date
+    amount: int | None
+    note: str
+
+
+class LedgerHouseholdOut(Schema):
+    id: int
+    disaster_id: int
+    household_number: str
+    head_name: str
+    address: str
+    house_id: uuid.UUID | None
+    damage_class: str = Field("", description="From the house's deciding survey.")
+    members: list[MemberOut]
+    support: list[SupportOut]
+
+
+class SharingIn(Schema):
+    disaster_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    household_id: int | None = Field(None, description="None: an extract of the whole ledger.")
+    recipient: Annotated[str, Field(min_length=1, max_length=200)]
+    purpose: Annotated[str, Field(min_length=1, max_length=300)]
+    legal_basis: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="e.g. 災害対策基本法第90条の4第1項第2号"
+    )
+    items: list[Annotated[str, Field(max_length=64)]]
+
+
+class SharingOut(Schema):
+    id: int
+    recipient: str
+    purpose: str
+    legal_basis: str
+    items: list[str]
+    shared_at: dt.datetime
+
+
+def _household_out(household: LedgerHousehold) -> dict[str, Any]:
+    decided = (
+        services.damage_of(house=household.house, disaster=household.disaster)
+        if household.house is not None
+        else None
+    )
+    return {
+        "id": household.pk,
+        "disaster_id": household.disaster_id,
+        "household_number": household.household_number,
+        "head_name": household.head_name,
+        "address": household.address,
+        "house_id": household.house_id,
+        "damage_class": decided.damage_class if decided else "",
+        "members": list(household.members.all()),
+        "support": list(household.support.order_by("provided_on", "pk")),
+    }
+
+
+@router.post(
+    "/recovery/ledger/households",
+    response={200: LedgerHouseholdOut, 201: LedgerHouseholdOut},
+    summary="Enter a household in the 被災者台帳 (from the register, or by hand)",
+)
+def ledger_household_create(request: HttpRequest, payload: LedgerHouseholdIn) -> Status[Any]:
+    access.require(request.user, Action.CREATE, LedgerHousehold)
+    disaster = get_object_or_404(Disaster, pk=payload.disaster_id)
+    house = get_object_or_404(House, pk=payload.house_id) if payload.house_id else None
+    by = request.user if isinstance(request.user, User) else None
+    try:
+        if payload.household_number:
+            known = LedgerHousehold.objects.filter(
+                disaster=disaster, household_number=payload.household_number
+            ).exists()
+            household = ledger.household_from_register(
+                disaster=disaster, household_number=payload.household_number, house=house, by=by
+            )
+        else:
+            known = False
+            household = ledger.household_by_hand(
+                disaster=disaster,
+                head_name=payload.head_name,
+                address=payload.address,
+                members=[ledger.PersonInput(**m.dict()) for m in payload.members],
+                house=house,
+                by=by,
+            )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return Status(200 if known else 201, _household_out(household))
+
+
+@router.get(
+    "/recovery/ledger/households",
+    response=list[LedgerHouseholdOut],
+    summary="The 被災者台帳 of a disaster (every read is audited)",
+)
+def ledger_households(
+    request: HttpRequest, disaster_id: int, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    access.require(request.user, Action.READ, LedgerHousehold)
+    found = list(
+        LedgerHousehold.objects.filter(disaster_id=disaster_id)
+        .select_related("disaster", "house")
+        .prefetch_related("members", "support")
+        .order_by("pk")[max(0, offset) : max(0, offset) + max(1, min(limit, 500))]
+    )
+    core_services.audit_record_many(action=Action.READ, records=found)
+    return [_household_out(h) for h in found]
+
+
+@router.get(
+    "/recovery/ledger/households/{household_id}",
+    response=LedgerHouseholdOut,
+    summary="One household of the 被災者台帳 (audited)",
+)
+def ledger_household(request: HttpRequest, household_id: int) -> dict[str, Any]:
+    household = get_object_or_404(LedgerHousehold, pk=household_id)
+    access.require(request.user, Action.READ, household)
+    core_services.audit_record(action=Action.READ, record=household)
+    return _household_out(household)
+
+
+@router.post(
+    "/recovery/ledger/households/{household_id}/support",
+    response={201: SupportOut},
+    summary="Record support given to a household (援護の実施の状況)",
+)
+def ledger_support(request: HttpRequest, household_id: int, payload: SupportIn) -> Status[Any]:
+    household = get_object_or_404(LedgerHousehold, pk=household_id)
+    access.require(request.user, Action.UPDATE, household)
+    try:
+        made = ledger.support_record(
+            household=household,
+            kind=payload.kind,
+            provided_on=payload.provided_on,
+            amount=payload.amount,
+            note=payload.note,
+            by=request.user if isinstance(request.user, User) else None,
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return Status(201, made)
+
+
+@router.post(
+    "/recovery/ledger/sharing",
+    response={201: SharingOut},
+    summary="Record that ledger data was given to someone, and on what legal basis",
+)
+def ledger_sharing(request: HttpRequest, payload: SharingIn) -> Status[Any]:
+    access.require(request.user, Action.EXPORT, LedgerHousehold)
+    disaster = get_object_or_404(Disaster, pk=payload.disaster_id)
+    household = (
+        get_object_or_404(LedgerHousehold, pk=payload.household_id, disaster=disaster)
+        if payload.household_id
+        else None
+    )
+    try:
+        made = ledger.sharing_record(
+            disaster=disaster,
+            household=household,
+            recipient=payload.recipient,
+            purpose=payload.purpose,
+            legal_basis=payload.legal_basis,
+            items=payload.items,
+            by=request.user if isinstance(request.user, User) else None,
         )
     except services.RecoveryError as exc:
         raise _refused(exc) from exc

@@ -131,3 +131,151 @@ class ResurveyRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.house} {self.get_status_display()}"
+
+
+# --- 被災者台帳 (the victim ledger, 災害対策基本法 90条の3) -------------------------------
+
+
+class Sex(models.TextChoices):
+    MALE = "male", _("Male")
+    FEMALE = "female", _("Female")
+
+
+class Resident(models.Model):
+    """One line of the resident register extract the city imports (no My Number)."""
+
+    atena_number = models.CharField(_("Addressee number (宛名番号)"), max_length=15, unique=True)
+    household_number = models.CharField(
+        _("Household number (世帯番号)"), max_length=15, db_index=True
+    )
+    name = models.CharField(_("name"), max_length=64)
+    name_kana = models.CharField(_("name (kana)"), max_length=128, blank=True)
+    kana_key = models.CharField(max_length=128, blank=True, db_index=True)
+    birth_date = models.DateField(_("date of birth"), null=True, blank=True)
+    sex = models.CharField(_("sex"), max_length=8, choices=Sex.choices, blank=True)
+    relationship = models.CharField(_("Relationship to the head (続柄)"), max_length=16, blank=True)
+    address = models.CharField(_("address"), max_length=256)
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("resident (register extract)")
+        verbose_name_plural = _("residents (register extract)")
+
+    def __str__(self) -> str:
+        return f"{self.atena_number} {self.name}"
+
+
+class LedgerHousehold(models.Model):
+    """A household in a disaster's 被災者台帳."""
+
+    disaster = models.ForeignKey(
+        "emergency.Disaster", on_delete=models.PROTECT, related_name="ledger_households"
+    )
+    household_number = models.CharField(_("Household number (世帯番号)"), max_length=15, blank=True)
+    head_name = models.CharField(_("head of household"), max_length=64)
+    address = models.CharField(_("Address or residence (住所又は居所)"), max_length=256)
+    house = models.ForeignKey(
+        House, on_delete=models.PROTECT, null=True, blank=True, related_name="households"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["disaster", "household_number"],
+                condition=~models.Q(household_number=""),
+                name="ledger_household_once",
+            )
+        ]
+        verbose_name = _("ledger household")
+        verbose_name_plural = _("ledger households")
+
+    def __str__(self) -> str:
+        return f"{self.head_name} ({self.address})"
+
+
+class Harm(models.TextChoices):
+    NONE = "", _("None")
+    INJURED = "injured", _("Injured (負傷)")
+    DEAD = "dead", _("Dead (死亡)")
+    MISSING = "missing", _("Missing (行方不明)")
+
+
+class LedgerPerson(models.Model):
+    household = models.ForeignKey(LedgerHousehold, on_delete=models.CASCADE, related_name="members")
+    name = models.CharField(_("name"), max_length=64)
+    name_kana = models.CharField(_("name (kana)"), max_length=128, blank=True)
+    birth_date = models.DateField(_("date of birth"), null=True, blank=True)
+    sex = models.CharField(_("sex"), max_length=8, choices=Sex.choices, blank=True)
+    relationship = models.CharField(_("Relationship to the head (続柄)"), max_length=16, blank=True)
+    resident = models.ForeignKey(
+        Resident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The same person in the shelters room (an evacuee): a link only, no health details.
+    evacuee_id = models.UUIDField(null=True, blank=True)
+    harm = models.CharField(_("harm"), max_length=8, choices=Harm.choices, blank=True)
+
+    class Meta:
+        verbose_name = _("ledger person")
+        verbose_name_plural = _("ledger people")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SupportKind(models.TextChoices):
+    CERTIFICATE = "certificate", _("Disaster certificate (罹災証明書)")
+    GRANT = "grant", _("Livelihood recovery grant (被災者生活再建支援金)")
+    CONDOLENCE = "condolence", _("Condolence money (災害弔慰金・見舞金)")
+    REPAIR = "repair", _("Emergency house repair (住宅の応急修理)")
+    HOUSING = "housing", _("Temporary housing (応急仮設住宅)")
+    DONATION = "donation", _("Donations (義援金)")
+    OTHER = "other", _("Other")
+
+
+class Support(models.Model):
+    """援護の実施の状況: what a household received, when."""
+
+    household = models.ForeignKey(LedgerHousehold, on_delete=models.CASCADE, related_name="support")
+    kind = models.CharField(_("kind"), max_length=12, choices=SupportKind.choices)
+    provided_on = models.DateField(_("provided on"))
+    amount = models.PositiveIntegerField(_("amount (yen)"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("support given")
+        verbose_name_plural = _("support given")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.provided_on}"
+
+
+class Sharing(models.Model):
+    """Who the ledger's data was given to, when, and on what legal basis (法90条の4)."""
+
+    disaster = models.ForeignKey("emergency.Disaster", on_delete=models.PROTECT, related_name="+")
+    household = models.ForeignKey(
+        LedgerHousehold, on_delete=models.PROTECT, null=True, blank=True, related_name="sharing"
+    )
+    recipient = models.CharField(_("recipient"), max_length=200)
+    purpose = models.CharField(_("purpose"), max_length=300)
+    legal_basis = models.CharField(_("legal basis"), max_length=200)
+    items = models.JSONField(_("items shared"), default=list)
+    shared_at = models.DateTimeField(_("shared at"), default=timezone.now)
+    shared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("data sharing")
+        verbose_name_plural = _("data sharing")
+
+    def __str__(self) -> str:
+        return f"{self.recipient} {self.shared_at:%Y-%m-%d}"

@@ -5,7 +5,17 @@ from machi.core.roles import Action, Role
 
 
 def register() -> None:
-    from machi.recovery.models import House, ResurveyRequest, RuleSet, Survey
+    from machi.recovery.models import (
+        House,
+        LedgerHousehold,
+        LedgerPerson,
+        Resident,
+        ResurveyRequest,
+        RuleSet,
+        Sharing,
+        Support,
+        Survey,
+    )
 
     access.register(
         RuleSet,
@@ -29,3 +39,12 @@ def register() -> None:
         ResurveyRequest,
         {Role.RECOVERY: access.ALL_ACTIONS, Role.HQ: {Action.READ}, Role.AUDITOR: {Action.READ}},
     )
+    # The ledger and the register extract: personal data. Recovery staff work with it, HQ
+    # reads it, auditors review; every read and export is in the audit log.
+    ledger = {
+        Role.RECOVERY: access.ALL_ACTIONS,
+        Role.HQ: {Action.READ},
+        Role.AUDITOR: {Action.READ},
+    }
+    for personal in (Resident, LedgerHousehold, LedgerPerson, Support, Sharing):
+        access.register(personal, ledger)

@@ -321,3 +321,11 @@ def may_check_in(user: Any, person: Person) -> bool:
 def may_record_outside_shelters(user: Any) -> bool:
     """Stays at home, in a car or with relatives are city-wide records: HQ's."""
     return access.may(user, Action.READ, "shelters.dashboard")
+
+
+def evacuees_matching(*, kana_key: str, birth_date: dt.date | None) -> list[Person]:
+    """Evacuees with this reading (kana key) and birth date: for other rooms' ledgers, which
+    keep only the link (never the health details of the shelter's record)."""
+    if not kana_key or birth_date is None:
+        return []
+    return list(Person.objects.filter(kana_key=kana_key, birth_date=birth_date).order_by("pk"))
