@@ -20,8 +20,17 @@ from machi.core.api import areas_from_refs
 from machi.core.models import User
 from machi.core.roles import Action
 from machi.emergency.models import Disaster
-from machi.recovery import ledger, rules, services
-from machi.recovery.models import House, LedgerHousehold, ResurveyRequest, Survey
+from machi.recovery import certificates, ledger, rules, services
+from machi.recovery.models import (
+    Certificate,
+    CertificateApplication,
+    CertificateIssue,
+    House,
+    IssueBatch,
+    LedgerHousehold,
+    ResurveyRequest,
+    Survey,
+)
 
 router = Router(tags=["recovery"])
 
@@ -491,3 +500,235 @@ def ledger_sharing(request: HttpRequest, payload: SharingIn) -> Status[Any]:
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
     return Status(201, made)
+
+
+# --- 罹災証明書 ---------------------------------------------------------------------------------
+
+
+class ApplicationIn(Schema):
+    household_id: int
+    applicant_name: Annotated[str, Field(min_length=1, max_length=64)]
+    channel: Literal["counter", "online"] = "counter"
+
+
+class ApplicationOut(Schema):
+    id: int
+    household_id: int
+    disaster_id: int
+    status: str
+    applicant_name: str
+    applied_at: dt.datetime
+    certificate_id: int | None = None
+
+
+class CertificateOut(Schema):
+    id: int
+    number: str
+    version: int
+    issued_at: dt.datetime
+    head_name: str
+    address: str
+    house_address: str
+    disaster_name: str
+    damage_class: str
+    flood: str
+    rule_set: str
+    pdf: str = Field(description="Where to download the latest version.")
+
+
+class ReissueIn(Schema):
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class BulkIn(Schema):
+    disaster_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class BulkOut(Schema):
+    id: int
+    status: str
+    issued: int
+    job_id: uuid.UUID | None
+    job_page: str = Field(description="The job's page, with its progress bar.")
+
+
+def _application_out(application: CertificateApplication) -> dict[str, Any]:
+    certificate = Certificate.objects.filter(application=application).first()
+    return {
+        "id": application.pk,
+        "household_id": application.household_id,
+        "disaster_id": application.disaster_id,
+        "status": application.status,
+        "applicant_name": application.applicant_name,
+        "applied_at": application.applied_at,
+        "certificate_id": certificate.pk if certificate else None,
+    }
+
+
+CERTIFICATE_FIELDS = (
+    "id",
+    "number",
+    "version",
+    "issued_at",
+    "head_name",
+    "address",
+    "house_address",
+    "disaster_name",
+    "damage_class",
+    "flood",
+    "rule_set",
+)
+
+
+def _certificate_out(certificate: Certificate) -> dict[str, Any]:
+    return {
+        **{field: getattr(certificate, field) for field in CERTIFICATE_FIELDS},
+        "pdf": f"/api/v1/recovery/certificates/{certificate.pk}/pdf",
+    }
+
+
+def _batch_out(batch: IssueBatch) -> dict[str, Any]:
+    return {
+        "id": batch.pk,
+        "status": batch.status,
+        "issued": batch.issued,
+        "job_id": batch.job_id,
+        "job_page": f"/console/jobs/{batch.job_id}/" if batch.job_id else "",
+    }
+
+
+@router.post(
+    "/recovery/certificates/applications",
+    response={201: ApplicationOut},
+    summary="Receive an application for the 罹災証明書 (one per household and disaster)",
+)
+def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[Any]:
+    access.require(request.user, Action.CREATE, CertificateApplication)
+    household = get_object_or_404(LedgerHousehold, pk=payload.household_id)
+    try:
+        made = certificates.application_receive(
+            household=household,
+            applicant_name=payload.applicant_name,
+            channel=payload.channel,
+            by=request.user if isinstance(request.user, User) else None,
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return Status(201, _application_out(made))
+
+
+@router.post(
+    "/recovery/certificates/applications/{application_id}/review",
+    response=ApplicationOut,
+    summary="Review an application (its house must have a deciding survey)",
+)
+def application_review(request: HttpRequest, application_id: int) -> dict[str, Any]:
+    application = get_object_or_404(CertificateApplication, pk=application_id)
+    access.require(request.user, Action.UPDATE, application)
+    try:
+        certificates.application_review(
+            application=application, by=request.user if isinstance(request.user, User) else None
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return _application_out(application)
+
+
+@router.post(
+    "/recovery/certificates/applications/{application_id}/issue",
+    response={200: CertificateOut, 201: CertificateOut},
+    summary="Issue the certificate of a reviewed application (again: the same certificate)",
+)
+def application_issue(request: HttpRequest, application_id: int) -> Status[Any]:
+    application = get_object_or_404(CertificateApplication, pk=application_id)
+    access.require(request.user, Action.UPDATE, application)
+    try:
+        certificate, created = certificates.certificate_issue(
+            application=application, by=request.user if isinstance(request.user, User) else None
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return Status(201 if created else 200, _certificate_out(certificate))
+
+
+@router.post(
+    "/recovery/certificates/{certificate_id}/reissue",
+    response={201: CertificateOut},
+    summary="Re-issue a certificate (lost, or re-surveyed): a new version, the history kept",
+)
+def certificate_reissue(
+    request: HttpRequest, certificate_id: int, payload: ReissueIn
+) -> Status[Any]:
+    certificate = get_object_or_404(Certificate, pk=certificate_id)
+    access.require(request.user, Action.UPDATE, certificate)
+    try:
+        certificates.certificate_reissue(
+            certificate=certificate,
+            reason=payload.reason,
+            by=request.user if isinstance(request.user, User) else None,
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    certificate.refresh_from_db()
+    return Status(201, _certificate_out(certificate))
+
+
+@router.get(
+    "/recovery/certificates/{certificate_id}/pdf",
+    summary="The certificate's PDF (latest version; ?version=N for an earlier one)",
+    response={200: None},
+)
+def certificate_pdf(request: HttpRequest, certificate_id: int, version: int | None = None) -> Any:
+    from django.http import FileResponse
+
+    certificate = get_object_or_404(Certificate, pk=certificate_id)
+    access.require(request.user, Action.EXPORT, certificate)
+    issue = get_object_or_404(
+        CertificateIssue, certificate=certificate, version=version or certificate.version
+    )
+    core_services.audit_record(
+        action=Action.EXPORT, record=certificate, detail={"version": issue.version}
+    )
+    return FileResponse(
+        certificates.pdf_path(issue).open("rb"),
+        content_type="application/pdf",
+        filename=f"risai-{certificate.number}-v{issue.version}.pdf",
+    )
+
+
+@router.post(
+    "/recovery/certificates/bulk",
+    response={202: BulkOut},
+    summary="Issue every reviewed application of a disaster, as a job with progress",
+)
+def bulk_start(request: HttpRequest, payload: BulkIn) -> Status[Any]:
+    access.require(request.user, Action.CREATE, IssueBatch)
+    disaster = get_object_or_404(Disaster, pk=payload.disaster_id)
+    batch = certificates.bulk_start(
+        disaster=disaster, by=request.user if isinstance(request.user, User) else None
+    )
+    return Status(202, _batch_out(batch))
+
+
+@router.post("/recovery/certificates/bulk/{batch_id}/pause", response=BulkOut, summary="Pause")
+def bulk_pause(request: HttpRequest, batch_id: int) -> dict[str, Any]:
+    batch = get_object_or_404(IssueBatch, pk=batch_id)
+    access.require(request.user, Action.UPDATE, batch)
+    return _batch_out(certificates.bulk_pause(batch=batch))
+
+
+@router.post(
+    "/recovery/certificates/bulk/{batch_id}/resume",
+    response={202: BulkOut},
+    summary="Resume a paused batch (what was issued is not issued again)",
+)
+def bulk_resume(request: HttpRequest, batch_id: int) -> Status[Any]:
+    batch = get_object_or_404(IssueBatch, pk=batch_id)
+    access.require(request.user, Action.UPDATE, batch)
+    try:
+        certificates.bulk_resume(
+            batch=batch, by=request.user if isinstance(request.user, User) else None
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return Status(202, _batch_out(batch))

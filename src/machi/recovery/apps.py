@@ -9,6 +9,6 @@ class RecoveryConfig(AppConfig):
     verbose_name = _("Victim support (被災者支援)")
 
     def ready(self) -> None:
-        from machi.recovery import policies
+        from machi.recovery import certificates, policies  # noqa: F401 - registers its job kind
 
         policies.register()

@@ -279,3 +279,142 @@ class Sharing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient} {self.shared_at:%Y-%m-%d}"
+
+
+# --- 罹災証明書 -----------------------------------------------------------------------------------
+
+
+class ApplicationStatus(models.TextChoices):
+    APPLIED = "applied", _("Applied")
+    REVIEWED = "reviewed", _("Reviewed")
+    ISSUED = "issued", _("Issued")
+    REJECTED = "rejected", _("Rejected")
+
+
+class ApplicationChannel(models.TextChoices):
+    COUNTER = "counter", _("At the counter")
+    ONLINE = "online", _("Online")
+
+
+class CertificateApplication(models.Model):
+    """An application for the 罹災証明書: one per household and disaster."""
+
+    disaster = models.ForeignKey(
+        "emergency.Disaster", on_delete=models.PROTECT, related_name="certificate_applications"
+    )
+    household = models.ForeignKey(
+        LedgerHousehold, on_delete=models.PROTECT, related_name="certificate_applications"
+    )
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=ApplicationChannel.choices, default="counter"
+    )
+    applicant_name = models.CharField(_("applicant"), max_length=64)
+    applied_at = models.DateTimeField(default=timezone.now)
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=ApplicationStatus.choices, default="applied"
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["disaster", "household"], name="one_certificate_application"
+            )
+        ]
+        indexes = [models.Index(fields=["disaster", "status"])]
+        verbose_name = _("certificate application")
+        verbose_name_plural = _("certificate applications")
+
+    def __str__(self) -> str:
+        return f"{self.household} {self.get_status_display()}"
+
+
+class CertificateCounter(models.Model):
+    """The last certificate number given for a disaster: numbers run without gaps."""
+
+    disaster = models.OneToOneField(
+        "emergency.Disaster", on_delete=models.PROTECT, primary_key=True, related_name="+"
+    )
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.disaster_id}: {self.last}"
+
+
+class Certificate(models.Model):
+    """A 罹災証明書 as issued: what it says is kept, whatever changes later."""
+
+    application = models.OneToOneField(
+        CertificateApplication, on_delete=models.PROTECT, related_name="certificate"
+    )
+    number = models.CharField(_("certificate number"), max_length=32, unique=True)
+    version = models.PositiveSmallIntegerField(_("version"), default=1)
+    issued_at = models.DateTimeField(default=timezone.now)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    head_name = models.CharField(_("head of household"), max_length=64)
+    address = models.CharField(_("address"), max_length=256)
+    house_address = models.CharField(_("address of the house"), max_length=256)
+    disaster_name = models.CharField(_("disaster"), max_length=128)
+    damage_class = models.CharField(_("damage class"), max_length=32)
+    flood = models.CharField(_("flood"), max_length=4, blank=True)
+    rule_set = models.CharField(_("rule table"), max_length=32)
+    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = _("disaster certificate")
+        verbose_name_plural = _("disaster certificates")
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CertificateIssue(models.Model):
+    """Each time a certificate was handed out: the first issue, and every re-issue."""
+
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="issues")
+    version = models.PositiveSmallIntegerField()
+    issued_at = models.DateTimeField(default=timezone.now)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    reason = models.CharField(_("reason"), max_length=200)
+    file = models.CharField(max_length=300)  # path under MEDIA_ROOT
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["certificate", "version"], name="issue_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_id} v{self.version}"
+
+
+class BatchStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    PAUSED = "paused", _("Paused")
+    DONE = "done", _("Done")
+
+
+class IssueBatch(models.Model):
+    """Bulk issuance for a disaster: pausable, resumable, never issuing one twice."""
+
+    disaster = models.ForeignKey("emergency.Disaster", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=8, choices=BatchStatus.choices, default="running")
+    issued = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    job_id = models.UUIDField(null=True, blank=True)  # the core job running it now
+
+    def __str__(self) -> str:
+        return f"{self.disaster_id} {self.status}"

@@ -6,7 +6,10 @@ from machi.core.roles import Action, Role
 
 def register() -> None:
     from machi.recovery.models import (
+        Certificate,
+        CertificateApplication,
         House,
+        IssueBatch,
         LedgerHousehold,
         LedgerPerson,
         Resident,
@@ -48,3 +51,14 @@ def register() -> None:
     }
     for personal in (Resident, LedgerHousehold, LedgerPerson, Support, Sharing):
         access.register(personal, ledger)
+    # 罹災証明書: the counter receives applications and hands certificates out; recovery staff
+    # review and issue.
+    certificates = {
+        Role.RECOVERY: access.ALL_ACTIONS,
+        Role.COUNTER: {Action.READ, Action.CREATE, Action.EXPORT},
+        Role.HQ: {Action.READ},
+        Role.AUDITOR: {Action.READ},
+    }
+    for issued in (CertificateApplication, Certificate):
+        access.register(issued, certificates)
+    access.register(IssueBatch, {Role.RECOVERY: access.ALL_ACTIONS, Role.HQ: {Action.READ}})
