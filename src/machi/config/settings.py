@@ -380,6 +380,13 @@ MACHI_NOTIFY_LEASE_SECONDS = int(os.environ.get("MACHI_NOTIFY_LEASE_SECONDS", "6
 MACHI_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("MACHI_NOTIFY_MAX_ATTEMPTS", "10"))
 MACHI_NOTIFY_BATCH = int(os.environ.get("MACHI_NOTIFY_BATCH", "1000"))
 
+# --- Victim support (machi.recovery) -------------------------------------------------------------
+# Days the city gives itself to re-survey a house once a household asks (再調査).
+MACHI_RECOVERY_RESURVEY_DAYS = int(os.environ.get("MACHI_RECOVERY_RESURVEY_DAYS", "30"))
+# A TrueType font embedded (as a subset) in 罹災証明書 PDFs; default: IPA明朝 when installed
+# (Debian's fonts-ipafont-mincho), else a CID font the PDF viewer supplies.
+MACHI_CERTIFICATE_FONT = os.environ.get("MACHI_CERTIFICATE_FONT", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
