@@ -147,9 +147,18 @@ def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
         yield start, dict(zip(names, padded, strict=False))
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def excel_cell(text: str) -> str:
+    """Text that Excel would run as a formula (=, +, -, @; OWASP "CSV injection") is kept as
+    text with a leading apostrophe, which Excel hides."""
+    return f"'{text}" if text[:1] in FORMULA_START else text
+
+
 def excel_csv(rows: list[list[str]]) -> bytes:
-    """CSV bytes that Excel opens correctly: UTF-8 with BOM, CRLF line ends."""
+    """CSV bytes that Excel opens correctly: UTF-8 with BOM, CRLF line ends, no formulas."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows(rows)
+    writer.writerows([excel_cell(str(cell)) for cell in row] for row in rows)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")

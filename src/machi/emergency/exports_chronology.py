@@ -52,7 +52,6 @@ NO_LINE_START = frozenset(
     "、。，．,.)）]］」』】〕〉》｝}!！?？:：;；ー・ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々"
 )
 NO_LINE_END = frozenset("(（[［「『【〔〈《｛{")
-FORMULA_START = frozenset("=+-@\t\r")
 # A run of printable ASCII is one word (kept together when it fits); any other character,
 # Japanese included, may be broken before.
 TOKENS = re.compile(r"[!-~]+| |.", re.DOTALL)
@@ -292,10 +291,7 @@ def chronology_pdf(entries: Iterable[ChronologyEntry], heading: PrintHeading) ->
     return buffer.getvalue()
 
 
-def spreadsheet_safe(text: str) -> str:
-    """Typed text that Excel would run as a formula (=, +, -, @) is kept as text (OWASP CSV
-    injection): a leading apostrophe, which Excel hides."""
-    return f"'{text}" if text[:1] in FORMULA_START else text
+spreadsheet_safe = japanese.excel_cell  # typed text Excel would run as a formula stays text
 
 
 def chronology_rows(entries: Iterable[ChronologyEntry]) -> list[list[str]]:

@@ -168,9 +168,7 @@ TASK_STATUS_JA = {
 }
 
 
-def _cell(text: str) -> str:
-    # A cell starting with = + - @ is a formula to Excel (CSV injection): quote it as text.
-    return f"'{text}" if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
+_cell = japanese.excel_cell
 
 
 def incidents_export_rows(incidents: QuerySet[Incident]) -> list[list[str]]:

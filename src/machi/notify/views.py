@@ -33,7 +33,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from machi.core import access
+from machi.core import access, japanese
 from machi.core import services as core_services
 from machi.core.roles import Action
 from machi.core.views import staff_required
@@ -426,9 +426,7 @@ class _Echo:
         return value
 
 
-def _cell(value: str) -> str:
-    """Text Excel must not read as a formula (a peer's error message is not ours to trust)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+_cell = japanese.excel_cell  # a peer's error message is not ours to trust
 
 
 CSV_HEADER = ["id", "channel", "status", "attempts", "sent_at", "error", "address"]

@@ -20,11 +20,12 @@ from machi.core.api import areas_from_refs
 from machi.core.models import User
 from machi.core.roles import Action
 from machi.emergency.models import Disaster
-from machi.recovery import certificates, ledger, rules, services
+from machi.recovery import certificates, grants, ledger, rules, services
 from machi.recovery.models import (
     Certificate,
     CertificateApplication,
     CertificateIssue,
+    GrantApplication,
     House,
     IssueBatch,
     LedgerHousehold,
@@ -732,3 +733,160 @@ def bulk_resume(request: HttpRequest, batch_id: int) -> Status[Any]:
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
     return Status(202, _batch_out(batch))
+
+
+# --- 被災者生活再建支援金 and reports ----------------------------------------------------------
+
+
+class GrantApplicationIn(Schema):
+    household_id: int
+    part: Literal["base", "addition"]
+    rebuild: Literal["build", "buy", "repair", "rent", "none", ""] = ""
+    household_size: Annotated[int, Field(ge=1, le=100)]
+    applied_on: dt.date | None = None
+    demolished: bool = False
+    long_term_evacuation: bool = False
+
+
+class GrantApplicationOut(Schema):
+    id: int
+    household_id: int
+    part: str
+    rebuild: str
+    damage_class: str
+    amount: int
+    rule_set: str
+    rule: str
+    applied_on: dt.date
+    deadline: dt.date
+    status: str
+    paid_on: dt.date | None
+
+
+class GrantStatusIn(Schema):
+    status: Literal["approved", "paid", "rejected"]
+    paid_on: dt.date | None = None
+
+
+@router.post(
+    "/recovery/grants/applications",
+    response={201: GrantApplicationOut},
+    summary="Apply for a part of the 被災者生活再建支援金 (the amount from the grant table)",
+)
+def grant_application_create(request: HttpRequest, payload: GrantApplicationIn) -> Status[Any]:
+    access.require(request.user, Action.CREATE, GrantApplication)
+    household = get_object_or_404(LedgerHousehold, pk=payload.household_id)
+    try:
+        made = grants.grant_apply(
+            household=household,
+            part=payload.part,
+            rebuild=payload.rebuild,
+            household_size=payload.household_size,
+            applied_on=payload.applied_on,
+            demolished=payload.demolished,
+            long_term_evacuation=payload.long_term_evacuation,
+            by=request.user if isinstance(request.user, User) else None,
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+    return Status(201, made)
+
+
+@router.post(
+    "/recovery/grants/applications/{application_id}/status",
+    response=GrantApplicationOut,
+    summary="Approve, pay or reject a grant application",
+)
+def grant_application_status(
+    request: HttpRequest, application_id: int, payload: GrantStatusIn
+) -> GrantApplication:
+    application = get_object_or_404(GrantApplication, pk=application_id)
+    access.require(request.user, Action.UPDATE, application)
+    try:
+        return grants.grant_set_status(
+            application=application,
+            status=payload.status,
+            paid_on=payload.paid_on,
+            by=request.user if isinstance(request.user, User) else None,
+        )
+    except services.RecoveryError as exc:
+        raise _refused(exc) from exc
+
+
+@router.get(
+    "/recovery/grants/payments.csv",
+    summary="The payment list for accounting (CSV for Excel, UTF-8 with BOM; audited)",
+    response={200: None},
+)
+def grant_payments(request: HttpRequest, disaster_id: int, status: str = "approved") -> Any:
+    from django.http import HttpResponse
+
+    from machi.core import japanese
+
+    access.require(request.user, Action.EXPORT, GrantApplication)
+    found = (
+        GrantApplication.objects.filter(disaster_id=disaster_id, status=status)
+        .select_related("household")
+        .order_by("pk")
+    )
+    rows = [
+        [
+            "番号",
+            "世帯主",
+            "住所",
+            "区分",
+            "再建方法",
+            "被害の程度",
+            "金額（円）",
+            "申請日",
+            "状態",
+            "支払日",
+        ]
+    ]
+    for g in found:
+        rows.append(
+            [
+                str(g.pk),
+                g.household.head_name,
+                g.household.address,
+                g.get_part_display(),
+                g.rebuild,
+                g.damage_class,
+                str(g.amount),
+                g.applied_on.isoformat(),
+                g.get_status_display(),
+                g.paid_on.isoformat() if g.paid_on else "",
+            ]
+        )
+    core_services.audit_record(
+        action=Action.EXPORT,
+        object_type="recovery.grantapplication",
+        detail={"disaster": disaster_id, "status": status, "rows": len(rows) - 1},
+    )
+    response = HttpResponse(japanese.excel_csv(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="grant-payments-{disaster_id}.csv"'
+    return response
+
+
+@router.get(
+    "/recovery/reports/{name}",
+    summary="Households by class and area, certificates per day, grants by status (?format=csv)",
+    response={200: Any},
+)
+def report(request: HttpRequest, name: str, disaster_id: int, format: str = "json") -> Any:
+    from django.http import HttpResponse
+
+    from machi.core import japanese
+    from machi.recovery import reports
+
+    access.require(request.user, Action.READ, LedgerHousehold)
+    if name not in reports.REPORTS:
+        raise HttpError(404, "Not Found")
+    rows = reports.REPORTS[name](disaster_id)
+    if format != "csv":
+        return rows
+    header = list(rows[0]) if rows else []
+    table = [header] + [[str(r[k]) if r[k] is not None else "" for k in header] for r in rows]
+    response = HttpResponse(japanese.excel_csv(table), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{disaster_id}.csv"'
+    return response

@@ -418,3 +418,57 @@ class IssueBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.disaster_id} {self.status}"
+
+
+# --- 被災者生活再建支援金 ---------------------------------------------------------------------
+
+
+class GrantPart(models.TextChoices):
+    BASE = "base", _("Base grant (基礎支援金)")
+    ADDITION = "addition", _("Additional grant (加算支援金)")
+
+
+class GrantStatus(models.TextChoices):
+    APPLIED = "applied", _("Applied")
+    APPROVED = "approved", _("Approved")
+    PAID = "paid", _("Paid")
+    REJECTED = "rejected", _("Rejected")
+
+
+class GrantApplication(models.Model):
+    """One part of the livelihood recovery grant for a household: the base, or an addition
+    (renting first and building later makes two additions, the second one reduced)."""
+
+    disaster = models.ForeignKey("emergency.Disaster", on_delete=models.PROTECT, related_name="+")
+    household = models.ForeignKey(
+        LedgerHousehold, on_delete=models.PROTECT, related_name="grant_applications"
+    )
+    part = models.CharField(_("part"), max_length=8, choices=GrantPart.choices)
+    damage_class = models.CharField(_("damage class"), max_length=32)
+    rebuild = models.CharField(_("rebuilding"), max_length=8, blank=True)
+    household_size = models.PositiveSmallIntegerField(_("household size"))
+    amount = models.PositiveIntegerField(_("amount (yen)"))
+    rule_set = models.CharField(_("rule table"), max_length=32)
+    rule = models.CharField(_("rule"), max_length=200)
+    applied_on = models.DateField(_("applied on"))
+    deadline = models.DateField(_("deadline"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=GrantStatus.choices, default="applied"
+    )
+    paid_on = models.DateField(_("paid on"), null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["disaster", "household", "part", "rebuild"], name="grant_part_once"
+            )
+        ]
+        verbose_name = _("grant application")
+        verbose_name_plural = _("grant applications")
+
+    def __str__(self) -> str:
+        return f"{self.household} {self.get_part_display()} {self.amount}"

@@ -8,6 +8,7 @@ def register() -> None:
     from machi.recovery.models import (
         Certificate,
         CertificateApplication,
+        GrantApplication,
         House,
         IssueBatch,
         LedgerHousehold,
@@ -62,3 +63,7 @@ def register() -> None:
     for issued in (CertificateApplication, Certificate):
         access.register(issued, certificates)
     access.register(IssueBatch, {Role.RECOVERY: access.ALL_ACTIONS, Role.HQ: {Action.READ}})
+    access.register(
+        GrantApplication,
+        {Role.RECOVERY: access.ALL_ACTIONS, Role.HQ: {Action.READ}, Role.AUDITOR: {Action.READ}},
+    )
