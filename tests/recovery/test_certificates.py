@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from machi.core.models import Job, User
 from machi.core.roles import Role
-from machi.emergency import services as emergency_services
 from machi.emergency.models import Disaster
 from machi.recovery import certificates, ledger, services
 from machi.recovery.models import (
@@ -25,24 +24,7 @@ from machi.recovery.models import (
     LedgerHousehold,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def recovery_staff(make_staff: Callable[..., User]) -> User:
-    return make_staff(Role.RECOVERY, username="recovery")
-
-
-@pytest.fixture
-def hagibis(hq: User) -> Disaster:
-    return emergency_services.disaster_declare(
-        name="令和元年東日本台風", hazards=["flood"], declared_by=hq
-    )
-
-
-@pytest.fixture(autouse=True)
-def _media(settings: Any, tmp_path: Any) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 
 def surveyed_household(disaster: Disaster, staff: User, n: int, depth: str = "1.2") -> Any:

@@ -5,41 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.test import Client
 
 from machi.core.models import User
-from machi.core.roles import Role
-from machi.emergency import services as emergency_services
 from machi.emergency.models import Disaster
 from machi.recovery import certificates, grants, services
 from machi.recovery.models import GrantStatus, LedgerHousehold
 
 from .test_certificates import reviewed
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def recovery_staff(make_staff: Callable[..., User]) -> User:
-    return make_staff(Role.RECOVERY, username="recovery")
-
-
-@pytest.fixture
-def hagibis(hq: User) -> Disaster:
-    return emergency_services.disaster_declare(
-        name="令和元年東日本台風",
-        hazards=["flood"],
-        declared_by=hq,
-        started_at=dt.datetime(2019, 10, 12, 20, tzinfo=dt.UTC),
-    )
-
-
-@pytest.fixture(autouse=True)
-def _media(settings: Any, tmp_path: Any) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from django.test import Client
 
 from machi.core.models import AuditEvent, User
 from machi.core.roles import Action, Role
-from machi.emergency import services as emergency_services
 from machi.emergency.models import Disaster
 from machi.recovery import ledger, services
 from machi.recovery.models import LedgerHousehold, Resident, Sharing
@@ -29,18 +28,6 @@ EXTRACT = (
     "000102,9001,戸田 花子,トダ ハナコ,1952/08/15,女,妻,埼玉県戸田市美女木1-2-3\n"
     "000201,9002,荒川 一郎,アラカワ イチロウ,1980-01-01,1,世帯主,埼玉県戸田市下戸田2-1\n"
 )
-
-
-@pytest.fixture
-def recovery_staff(make_staff: Callable[..., User]) -> User:
-    return make_staff(Role.RECOVERY, username="recovery")
-
-
-@pytest.fixture
-def hagibis(hq: User) -> Disaster:
-    return emergency_services.disaster_declare(
-        name="令和元年東日本台風", hazards=["flood"], declared_by=hq
-    )
 
 
 @pytest.fixture

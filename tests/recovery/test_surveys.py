@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from machi.core.models import User
 from machi.core.roles import Role
-from machi.emergency import services as emergency_services
 from machi.emergency.models import Disaster
 from machi.recovery import rules, services
 from machi.recovery.models import House, ResurveyStatus, RuleSet, Survey
@@ -28,18 +27,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def surveyor(make_staff: Callable[..., User]) -> User:
     return make_staff(Role.FIELD, username="surveyor")
-
-
-@pytest.fixture
-def recovery_staff(make_staff: Callable[..., User]) -> User:
-    return make_staff(Role.RECOVERY, username="recovery")
-
-
-@pytest.fixture
-def hagibis(hq: User) -> Disaster:
-    return emergency_services.disaster_declare(
-        name="令和元年東日本台風", hazards=["flood"], declared_by=hq
-    )
 
 
 @pytest.fixture
