@@ -188,3 +188,42 @@ def test_the_api_records_surveys_and_refuses_who_may_not(
         "/api/v1/recovery/surveys", survey, content_type="application/json"
     )
     assert refused.status_code == 403
+
+
+def test_survey_photos_are_checked_by_their_bytes_and_served_to_staff_only(
+    api_client_for: Callable[[User], Client],
+    hagibis: Disaster,
+    surveyor: User,
+    counter: User,
+    house: House,
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    survey = record(house, hagibis, surveyor).survey
+    client = api_client_for(surveyor)
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 200
+    photo_id = str(uuid.uuid4())
+    sent = client.post(
+        f"/api/v1/recovery/surveys/{survey.pk}/photos",
+        {"file": SimpleUploadedFile("../../etc/house.jpg", jpeg), "id": photo_id},
+    )
+    assert sent.status_code == 201, sent.content
+    again = client.post(
+        f"/api/v1/recovery/surveys/{survey.pk}/photos",
+        {"file": SimpleUploadedFile("house.jpg", jpeg), "id": photo_id},
+    )
+    assert again.status_code == 200
+    fake = client.post(
+        f"/api/v1/recovery/surveys/{survey.pk}/photos",
+        {"file": SimpleUploadedFile("house.jpg", b"<script>alert(1)</script>")},
+    )
+    assert fake.status_code == 422
+    assert "file" in fake.content.decode()
+    served = client.get(sent.json()["url"])
+    assert served.status_code == 200
+    assert served["Content-Type"] == "image/jpeg"
+    assert b"".join(served.streaming_content) == jpeg
+    assert api_client_for(counter).get(sent.json()["url"]).status_code == 403

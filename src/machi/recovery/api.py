@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Field, Router, Schema
+from ninja import Field, File, Form, Router, Schema, UploadedFile
 from ninja.errors import HttpError
 from ninja.responses import Status
 
@@ -31,6 +31,7 @@ from machi.recovery.models import (
     LedgerHousehold,
     ResurveyRequest,
     Survey,
+    SurveyPhoto,
 )
 
 router = Router(tags=["recovery"])
@@ -889,4 +890,65 @@ def report(request: HttpRequest, name: str, disaster_id: int, format: str = "jso
     table = [header] + [[str(r[k]) if r[k] is not None else "" for k in header] for r in rows]
     response = HttpResponse(japanese.excel_csv(table), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}-{disaster_id}.csv"'
+    return response
+
+
+# --- Survey photos ------------------------------------------------------------------------------
+
+
+class SurveyPhotoOut(Schema):
+    id: uuid.UUID
+    survey_id: uuid.UUID
+    content_type: str
+    size: int
+    url: str
+
+
+def _photo_out(photo: SurveyPhoto) -> dict[str, Any]:
+    return {
+        "id": photo.pk,
+        "survey_id": photo.survey_id,
+        "content_type": photo.content_type,
+        "size": photo.size,
+        "url": f"/api/v1/recovery/photos/{photo.pk}",
+    }
+
+
+@router.post(
+    "/recovery/surveys/{survey_id}/photos",
+    response={200: SurveyPhotoOut, 201: SurveyPhotoOut},
+    summary="Add a photo to a survey (JPEG, PNG, WebP or HEIC, ≤ 10 MB; checked by its bytes)",
+)
+def survey_photo(
+    request: HttpRequest,
+    survey_id: uuid.UUID,
+    file: File[UploadedFile],
+    id: Form[uuid.UUID | None] = None,
+) -> Status[Any]:
+    """Multipart: ``file``, and optionally ``id`` (made by the device; a replay answers 200)."""
+    survey = get_object_or_404(Survey, pk=survey_id)
+    access.require(request.user, Action.CREATE, SurveyPhoto)
+    known = id is not None and SurveyPhoto.objects.filter(pk=id).exists()
+    try:
+        photo = services.survey_photo_add(
+            survey=survey,
+            upload=file,
+            by=request.user if isinstance(request.user, User) else None,
+            photo_id=id,
+        )
+    except services.RecoveryError as exc:
+        raise problems.invalid(exc.field, str(exc), where="body") from exc
+    return Status(200 if known else 201, _photo_out(photo))
+
+
+@router.get("/recovery/photos/{photo_id}", summary="A survey photo (audited)", response={200: None})
+def survey_photo_file(request: HttpRequest, photo_id: uuid.UUID) -> Any:
+    from django.http import FileResponse
+
+    photo = get_object_or_404(SurveyPhoto, pk=photo_id)
+    access.require(request.user, Action.READ, photo)
+    core_services.audit_record(action=Action.READ, record=photo)
+    response = FileResponse(photo.image.open("rb"), content_type=photo.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
     return response

@@ -472,3 +472,25 @@ class GrantApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.household} {self.get_part_display()} {self.amount}"
+
+
+class SurveyPhoto(models.Model):
+    """A photo the surveyor took (what the decision rests on). Served only to staff who may
+    read surveys."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="photos")
+    image = models.FileField(upload_to="surveys/%Y/%m/")
+    content_type = models.CharField(max_length=32)
+    size = models.PositiveIntegerField()
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("survey photo")
+        verbose_name_plural = _("survey photos")
+
+    def __str__(self) -> str:
+        return f"{self.survey_id} {self.pk}"

@@ -19,6 +19,7 @@ def register() -> None:
         Sharing,
         Support,
         Survey,
+        SurveyPhoto,
     )
 
     access.register(
@@ -37,7 +38,7 @@ def register() -> None:
         Role.HQ: {Action.READ},
         Role.AUDITOR: {Action.READ},
     }
-    for model in (House, Survey):
+    for model in (House, Survey, SurveyPhoto):
         access.register(model, surveys)
     access.register(
         ResurveyRequest,

@@ -30,6 +30,7 @@ from machi.recovery.models import (
     RuleSet,
     Structure,
     Survey,
+    SurveyPhoto,
     SurveyRound,
 )
 
@@ -207,3 +208,41 @@ def rule_table_load(*, data: dict[str, Any], loaded_by: User | None) -> RuleSet:
             action=Action.UPDATE, record=table, detail={"source": data["source"][:150]}
         )
     return table
+
+
+def survey_photo_add(
+    *, survey: Survey, upload: Any, by: User | None, photo_id: uuid.UUID | None = None
+) -> SurveyPhoto:
+    """A photo of the survey, checked by its bytes (JPEG, PNG, WebP, HEIC; ≤ 10 MB) as the
+    incident photos are; the file is named by us, never by the client."""
+    from django.core.files import File
+
+    from machi.emergency import services_field
+
+    existing = SurveyPhoto.objects.filter(pk=photo_id).first() if photo_id else None
+    if existing is not None:
+        if existing.survey_id != survey.pk:
+            raise RecoveryError("this id belongs to another survey's photo", field="id")
+        return existing
+    try:
+        checked = services_field.photo_check(upload, field="file")
+    except services_field.FieldError as exc:
+        raise RecoveryError(str(exc), field="file") from exc
+    photo = SurveyPhoto(
+        id=photo_id or uuid.uuid4(),
+        survey=survey,
+        content_type=checked.content_type,
+        size=checked.size,
+        uploaded_by=by,
+    )
+    name = f"{photo.pk}{services_field.PHOTO_EXTENSIONS[checked.content_type]}"
+    upload.seek(0)
+    photo.image.save(name, File(upload, name=name), save=False)
+    try:
+        with transaction.atomic():
+            photo.save(force_insert=True)
+            core_services.audit_record(action=Action.CREATE, record=photo, actor=by)
+    except Exception:
+        photo.image.storage.delete(photo.image.name)  # no file without its row
+        raise
+    return photo
