@@ -20,6 +20,7 @@ urlpatterns = [
     path("console/wifi/monitor/", include("machi.wifi.urls_monitor")),
     path("console/wifi/", include("machi.wifi.urls")),
     path("console/notify/", include("machi.notify.urls")),
+    path("console/recovery/", include("machi.recovery.urls")),
     path("console/", include("machi.emergency.urls_field")),
     path("", include("machi.shelters.urls_public")),
     path("", include("machi.emergency.urls_public")),

@@ -12,3 +12,15 @@ class RecoveryConfig(AppConfig):
         from machi.recovery import certificates, policies  # noqa: F401 - registers its job kind
 
         policies.register()
+        from machi.core import nav
+
+        # The counter reaches the ledger's certificate part; surveyors (often FIELD) the surveys.
+        nav.register(
+            "recovery:index",
+            _("Victim support"),
+            resource="recovery.certificateapplication",
+            order=25,
+        )
+        nav.register(
+            "recovery:survey_new", _("Damage surveys"), resource="recovery.survey", order=26
+        )

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from machi.core.models import Area
 
@@ -285,10 +286,10 @@ class Sharing(models.Model):
 
 
 class ApplicationStatus(models.TextChoices):
-    APPLIED = "applied", _("Applied")
-    REVIEWED = "reviewed", _("Reviewed")
-    ISSUED = "issued", _("Issued")
-    REJECTED = "rejected", _("Rejected")
+    APPLIED = "applied", pgettext_lazy("certificate", "Applied")
+    REVIEWED = "reviewed", pgettext_lazy("certificate", "Reviewed")
+    ISSUED = "issued", pgettext_lazy("certificate", "Issued")
+    REJECTED = "rejected", pgettext_lazy("certificate", "Rejected")
 
 
 class ApplicationChannel(models.TextChoices):

@@ -24,6 +24,13 @@ from typing import Any
 STRUCTURES = ("wooden", "prefab", "non_wooden")
 STRUCTURE_LABELS = {"wooden": "木造", "prefab": "プレハブ", "non_wooden": "非木造"}
 REBUILD = ("build", "buy", "repair", "rent", "none")
+REBUILD_WORDS = {
+    "build": "建設",
+    "buy": "購入",
+    "repair": "補修",
+    "rent": "賃借",
+    "none": "再建なし",
+}
 
 
 class RuleError(ValueError):
@@ -49,11 +56,12 @@ def exact(value: Any, *, field: str) -> Fraction:
 
 
 def _band_text(band: dict[str, Any], unit: str) -> str:
+    """The band in the words of the guidelines: 「1.0 m以上1.8 m未満」, 「0 m超0.5 m未満」."""
     low = band.get("min")
     high = band.get("max")
-    left = f"{'>' if band.get('min_exclusive') else '≥'} {low}{unit}" if low is not None else ""
-    right = f"< {high}{unit}" if high is not None else ""
-    return " and ".join(part for part in (left, right) if part)
+    left = f"{low}{unit}{'超' if band.get('min_exclusive') else '以上'}" if low is not None else ""
+    right = f"{high}{unit}未満" if high is not None else ""
+    return left + right
 
 
 def _in_band(value: Fraction, band: dict[str, Any]) -> bool:
@@ -206,7 +214,7 @@ def classify(inputs: dict[str, Any], *, rule_set: str | None = None) -> Classifi
         if "tilt" in inputs:
             tilt = exact(inputs.get("tilt"), field="tilt")
             if tilt >= Fraction(str(rules["tilt_min"])):
-                return decided(rules["tilt_class"], f"傾斜 ≥ {rules['tilt_min']}")
+                return decided(rules["tilt_class"], f"傾斜 {rules['tilt_min']}以上")
         raise RuleError(
             "the earthquake shortcuts decide only 全壊 (collapse, or a tilt of at least "
             f"{rules['tilt_min']}); survey this house by loss_ratio",
@@ -274,7 +282,9 @@ def grant(
     share = Fraction(str(data["one_person_share"])) if household_size == 1 else Fraction(1)
     base = Fraction(data["base"][basis]) * unit * share
     addition = Fraction(data["addition"][basis][rebuild]) * unit * share
-    rule = f"{basis}・{rebuild}" + ("・単身世帯（4分の3）" if household_size == 1 else "")
+    rule = f"{basis}・{REBUILD_WORDS[rebuild]}" + (
+        "・単身世帯（4分の3）" if household_size == 1 else ""
+    )
     if rent_addition_paid:
         if rebuild not in {"build", "buy", "repair"}:
             raise RuleError(
