@@ -146,3 +146,38 @@ def test_payment_list_and_reports(
         {"part": "base", "status": "approved", "applications": 1, "amount": 500_000}
     ]
     assert client.get(f"/api/v1/recovery/reports/nope?disaster_id={hagibis.pk}").status_code == 404
+
+
+def test_reports_and_payments_open_in_excel_as_xlsx(
+    certified: LedgerHousehold, recovery_staff: User, api_client_for: Callable[[User], Client]
+) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    certified.head_name = "=HYPERLINK(1)"
+    certified.save()
+    grant = grants.grant_apply(
+        household=certified,
+        part="base",
+        household_size=2,
+        applied_on=dt.date(2020, 1, 10),
+        by=recovery_staff,
+    )
+    grants.grant_set_status(application=grant, status="approved", by=recovery_staff)
+    client = api_client_for(recovery_staff)
+    disaster = certified.disaster_id
+    answer = client.get(f"/api/v1/recovery/grants/payments.xlsx?disaster_id={disaster}")
+    assert answer.status_code == 200
+    sheet = load_workbook(io.BytesIO(answer.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:2] == ("番号", "世帯主")
+    assert rows[1][1] == "=HYPERLINK(1)"  # text, not a formula
+    assert rows[1][6] == 500_000  # a number Excel can sum
+    report = client.get(
+        f"/api/v1/recovery/reports/households-by-class?disaster_id={disaster}&format=xlsx"
+    )
+    sheet = load_workbook(io.BytesIO(report.content)).active
+    assert sheet is not None
+    assert list(sheet.iter_rows(values_only=True))[1] == ("大規模半壊", "（地区未設定）", 1)

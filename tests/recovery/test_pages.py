@@ -665,3 +665,89 @@ def test_looking_at_the_ledger_is_audited(
     # A search that finds nobody shows nobody, and logs nobody.
     reader.get("/console/recovery/", {"q": "該当なし"})
     assert [reads(h) for h in households] == [2, 1]
+
+
+def test_a_survey_through_the_form_keeps_its_photos(
+    client_for: Any, make_staff: Any, hq: Any, settings: Any, tmp_path: Any
+) -> None:
+    import uuid
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from machi.emergency import services as emergency_services
+    from machi.recovery.models import Survey
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    disaster = emergency_services.disaster_declare(name="台風", hazards=["flood"], declared_by=hq)
+    surveyor = make_staff(Role.FIELD, username="surveyor-photos")
+    client = client_for(surveyor)
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 100
+    answer = client.post(
+        "/console/recovery/surveys/new/",
+        {
+            "survey_id": str(uuid.uuid4()),
+            "new_house_id": str(uuid.uuid4()),
+            "address": "戸田市美女木9-9",
+            "structure": "wooden",
+            "storeys": "2",
+            "disaster": disaster.pk,
+            "round": "first",
+            "method": "flood_depth",
+            "external_force": "yes",
+            "depth_above_floor_m": "1.2",
+            "surveyed_on": "2026-11-01",
+            "photos": [SimpleUploadedFile("a.jpg", jpeg), SimpleUploadedFile("b.jpg", jpeg)],
+        },
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    survey = Survey.objects.get()
+    assert survey.photos.count() == 2
+    page = client.get(answer["Location"]).content.decode()
+    assert f"/api/v1/recovery/photos/{survey.photos.first().pk}" in page
+
+
+def test_a_household_asks_for_a_resurvey_from_its_page(
+    client_for: Any, make_staff: Any, hq: Any, settings: Any, tmp_path: Any
+) -> None:
+    import uuid
+
+    from django.utils import timezone
+
+    from machi.emergency import services as emergency_services
+    from machi.recovery import ledger, services
+    from machi.recovery.models import ResurveyRequest
+
+    disaster = emergency_services.disaster_declare(name="台風", hazards=["flood"], declared_by=hq)
+    staff = make_staff(Role.RECOVERY, username="recovery-resurvey")
+    house = services.house_register(address="戸田市美女木8-8", structure="wooden", storeys=1)
+    services.survey_record(
+        survey_id=uuid.uuid4(),
+        house=house,
+        disaster=disaster,
+        round="first",
+        method="flood_depth",
+        inputs={"external_force": True, "depth_above_floor_m": "0.3"},
+        surveyed_on=timezone.localdate(),
+        surveyor=staff,
+    )
+    household = ledger.household_by_hand(
+        disaster=disaster,
+        head_name="戸田 八郎",
+        address="戸田市美女木8-8",
+        members=[ledger.PersonInput(name="戸田 八郎")],
+        house=house,
+        by=staff,
+    )
+    client = client_for(staff)
+    page = client.get(f"/console/recovery/households/{household.pk}/").content.decode()
+    assert f"/console/recovery/households/{household.pk}/resurvey/" in page
+    answer = client.post(
+        f"/console/recovery/households/{household.pk}/resurvey/", {"reason": "床上60cmでした"}
+    )
+    assert answer.status_code == 302
+    assert ResurveyRequest.objects.get().reason == "床上60cmでした"
+    twice = client.post(
+        f"/console/recovery/households/{household.pk}/resurvey/", {"reason": "again"}, follow=True
+    )
+    assert ResurveyRequest.objects.count() == 1
+    assert twice.status_code == 200

@@ -8,6 +8,7 @@ import io
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 # Era start dates (元号法; 令和 from 2019-05-01 per 政令第百四十三号 of 平成31年).
 ERAS: tuple[tuple[dt.date, str, str], ...] = (
@@ -162,3 +163,27 @@ def excel_csv(rows: list[list[str]]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerows([excel_cell(str(cell)) for cell in row] for row in rows)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def excel_xlsx(rows: list[list[Any]], *, title: str = "Sheet1") -> bytes:
+    """An .xlsx workbook of one sheet. Numbers stay numbers; text is always text, even text
+    that starts with "=" (openpyxl would otherwise write it as a formula)."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=title[:31])
+    for row in rows:
+        cells = []
+        for value in row:
+            if isinstance(value, str) and value[:1] in FORMULA_START:
+                from openpyxl.cell import WriteOnlyCell
+
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"
+                cells.append(cell)
+            else:
+                cells.append(value)
+        sheet.append(cells)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

@@ -814,46 +814,63 @@ def grant_application_status(
         raise _refused(exc) from exc
 
 
-@router.get(
-    "/recovery/grants/payments.csv",
-    summary="The payment list for accounting (CSV for Excel, UTF-8 with BOM; audited)",
-    response={200: None},
-)
-def grant_payments(request: HttpRequest, disaster_id: int, status: str = "approved") -> Any:
+PAYMENT_HEADER = [
+    "番号",
+    "世帯主",
+    "住所",
+    "区分",
+    "再建方法",
+    "被害の程度",
+    "金額（円）",
+    "申請日",
+    "状態",
+    "支払日",
+]
+
+
+def _spreadsheet(rows: list[list[Any]], *, name: str, format: str) -> Any:
+    """CSV (UTF-8 with BOM) or .xlsx, both for Excel, as a download."""
     from django.http import HttpResponse
 
     from machi.core import japanese
 
+    if format == "xlsx":
+        response = HttpResponse(
+            japanese.excel_xlsx(rows, title=name),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    else:
+        text = [[str(v) if v is not None else "" for v in row] for row in rows]
+        response = HttpResponse(japanese.excel_csv(text), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.{format}"'
+    return response
+
+
+@router.get(
+    "/recovery/grants/payments.{format}",
+    summary="The payment list for accounting (csv: UTF-8 with BOM, or xlsx; audited)",
+    response={200: None},
+)
+def grant_payments(
+    request: HttpRequest, format: Literal["csv", "xlsx"], disaster_id: int, status: str = "approved"
+) -> Any:
     access.require(request.user, Action.EXPORT, GrantApplication)
     found = (
         GrantApplication.objects.filter(disaster_id=disaster_id, status=status)
         .select_related("household")
         .order_by("pk")
     )
-    rows = [
-        [
-            "番号",
-            "世帯主",
-            "住所",
-            "区分",
-            "再建方法",
-            "被害の程度",
-            "金額（円）",
-            "申請日",
-            "状態",
-            "支払日",
-        ]
-    ]
+    rows: list[list[Any]] = [PAYMENT_HEADER]
     for g in found:
         rows.append(
             [
-                str(g.pk),
+                g.pk,
                 g.household.head_name,
                 g.household.address,
                 g.get_part_display(),
                 g.rebuild,
                 g.damage_class,
-                str(g.amount),
+                g.amount,
                 g.applied_on.isoformat(),
                 g.get_status_display(),
                 g.paid_on.isoformat() if g.paid_on else "",
@@ -864,33 +881,27 @@ def grant_payments(request: HttpRequest, disaster_id: int, status: str = "approv
         object_type="recovery.grantapplication",
         detail={"disaster": disaster_id, "status": status, "rows": len(rows) - 1},
     )
-    response = HttpResponse(japanese.excel_csv(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="grant-payments-{disaster_id}.csv"'
-    return response
+    return _spreadsheet(rows, name=f"grant-payments-{disaster_id}", format=format)
 
 
 @router.get(
     "/recovery/reports/{name}",
-    summary="Households by class and area, certificates per day, grants by status (?format=csv)",
+    summary="Households by class and area, certificates per day, grants by status "
+    "(?format=csv or xlsx for Excel)",
     response={200: Any},
 )
 def report(request: HttpRequest, name: str, disaster_id: int, format: str = "json") -> Any:
-    from django.http import HttpResponse
-
-    from machi.core import japanese
     from machi.recovery import reports
 
     access.require(request.user, Action.READ, LedgerHousehold)
     if name not in reports.REPORTS:
         raise HttpError(404, "Not Found")
     rows = reports.REPORTS[name](disaster_id)
-    if format != "csv":
+    if format not in {"csv", "xlsx"}:
         return rows
     header = list(rows[0]) if rows else []
-    table = [header] + [[str(r[k]) if r[k] is not None else "" for k in header] for r in rows]
-    response = HttpResponse(japanese.excel_csv(table), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}-{disaster_id}.csv"'
-    return response
+    table = [header] + [[r[k] for k in header] for r in rows]
+    return _spreadsheet(table, name=f"{name}-{disaster_id}", format=format)
 
 
 # --- Survey photos ------------------------------------------------------------------------------

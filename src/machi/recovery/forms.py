@@ -442,6 +442,24 @@ GRANT_STATUS_ACTIONS = {
 # --- The survey ---------------------------------------------------------------------------------
 
 
+class MultiplePhotos(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class PhotosField(forms.FileField):
+    """Several photos in one input (the camera roll); each is checked by the service."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "widget", MultiplePhotos(attrs={"accept": "image/jpeg,image/png,image/webp,image/heic"})
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(PhotosField, self).clean(f, initial) for f in files]
+
+
 class SurveyForm(forms.Form):
     """One survey, on a surveyor's phone. The ids are made when the form is opened, so sending
     it twice records it once."""
@@ -506,6 +524,11 @@ class SurveyForm(forms.Form):
     )
     notes = forms.CharField(
         label=_("Notes"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    photos = PhotosField(
+        label=_("Photos"),
+        required=False,
+        help_text=_("JPEG, PNG, WebP or HEIC from the phone's camera, at most 10 MB each."),
     )
 
     def __init__(self, *args: Any, house_fixed: bool = False, **kwargs: Any) -> None:

@@ -12,6 +12,11 @@ urlpatterns = [
     path("households/<int:household_id>/", views.household_detail, name="household"),
     path("households/<int:household_id>/support/", views.support_add, name="support_add"),
     path(
+        "households/<int:household_id>/resurvey/",
+        views.resurvey_request,
+        name="resurvey_request",
+    ),
+    path(
         "households/<int:household_id>/certificate/",
         views.application_receive,
         name="application_receive",

@@ -65,6 +65,7 @@ from machi.recovery.models import (
     House,
     IssueBatch,
     LedgerHousehold,
+    ResurveyRequest,
     RuleSet,
     Sharing,
     Support,
@@ -548,6 +549,12 @@ def _household_page(
                     for s in surveys
                 ],
                 "can_survey": access.may(user, Action.CREATE, Survey),
+                "resurveys": list(
+                    ResurveyRequest.objects.filter(house=house, disaster=disaster).order_by("pk")
+                )
+                if house and may_surveys
+                else [],
+                "can_resurvey": bool(surveys) and access.may(user, Action.CREATE, ResurveyRequest),
                 "may_support": access.may(user, Action.READ, Support),
                 "support": list(
                     household.support.select_related("recorded_by").order_by("provided_on", "pk")
@@ -592,6 +599,33 @@ def _household_page(
 @require_GET
 def household_detail(request: HttpRequest, household_id: int) -> HttpResponse:
     return _household_page(request, _household(request, household_id))
+
+
+@staff_required
+@require_POST
+def resurvey_request(request: HttpRequest, household_id: int) -> HttpResponse:
+    """The household disputes its class: a re-survey (再調査), due within the city's days."""
+    household = _household(request, household_id)
+    access.require(request.user, Action.CREATE, ResurveyRequest)
+    reason = request.POST.get("reason", "").strip()[:2000]
+    if household.house is None:
+        messages.error(request, _("No house is registered with this household."))
+        return _to_household(household, "house-title")
+    try:
+        made = services.resurvey_request(
+            house=household.house,
+            disaster=household.disaster,
+            reason=reason,
+            requested_by=_by(request),
+        )
+    except RecoveryError as exc:
+        messages.error(request, explain(exc))
+    else:
+        messages.success(
+            request,
+            _("Re-survey requested: to be done by %(date)s.") % {"date": made.due_by.isoformat()},
+        )
+    return _to_household(household, "house-title")
 
 
 def _to_household(household: LedgerHousehold, anchor: str) -> HttpResponse:
@@ -780,7 +814,7 @@ def survey_new(request: HttpRequest) -> HttpResponse:
     if house is not None:
         access.require(user, Action.READ, house)
     if request.method == "POST":
-        form = SurveyForm(request.POST, house_fixed=house is not None)
+        form = SurveyForm(request.POST, request.FILES, house_fixed=house is not None)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -804,9 +838,14 @@ def survey_new(request: HttpRequest) -> HttpResponse:
                         surveyor=_user(request),
                         notes=data["notes"],
                     )
+                    if recorded.created:
+                        for upload in data["photos"]:
+                            services.survey_photo_add(
+                                survey=recorded.survey, upload=upload, by=_user(request)
+                            )
             except RecoveryError as exc:
                 house = _house(source.get("house"))  # a new one was rolled back
-                put_error(form, exc)
+                put_error(form, exc, rename={"file": "photos"})
             else:
                 if recorded.created:
                     messages.success(request, _("Survey saved."))
