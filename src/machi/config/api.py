@@ -13,6 +13,7 @@ from machi.emergency.api_chronology import router as chronology_router
 from machi.emergency.api_field import router as field_router
 from machi.emergency.api_weather import router as weather_router
 from machi.notify.api import router as notify_router
+from machi.procedures.api import router as procedures_router
 from machi.recovery.api import router as recovery_router
 from machi.shelters.api import router as shelters_router
 from machi.wifi.api import router as wifi_router
@@ -45,3 +46,4 @@ api.add_router("/", wifi_router)
 api.add_router("/", wifi_monitor_router)
 api.add_router("/", notify_router)
 api.add_router("/", recovery_router)
+api.add_router("/", procedures_router)

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "machi.wifi.portal",
     "machi.notify",
     "machi.recovery",
+    "machi.procedures",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,7 @@ MACHI_DEMO_LOADERS = [
     "machi.wifi.demo.load_demo_wifi",
     "machi.wifi.portal.demo.load_demo_portal",
     "machi.notify.demo.load_demo_notify",
+    "machi.procedures.catalogue.load_demo_procedures",
 ]
 # Processes `machi demo` runs beside web and worker, room by room (each returns {name: argv}).
 MACHI_DEMO_PROCESSES = ["machi.wifi.demo.demo_processes", "machi.notify.demo.demo_processes"]

@@ -1,0 +1,164 @@
+"""API of the procedures room: the catalogue, applications and their status history.
+
+Residents' own submissions wait for the identity plugins (verified e-mail, OpenID Connect,
+JPKI-style signatures); until then staff submit at the counter through this API.
+
+No `from __future__ import annotations`: django-ninja reads the annotations at import.
+"""
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Field, Router, Schema
+from ninja.responses import Status
+
+from machi.core import access, problems
+from machi.core import services as core_services
+from machi.core.models import User
+from machi.core.roles import Action
+from machi.procedures import services
+from machi.procedures.models import Application, Procedure
+
+router = Router(tags=["procedures"])
+
+
+class ProcedureOut(Schema):
+    slug: str
+    name: str
+    name_en: str
+    description: str
+    department: str
+    identity_level: str
+    fee_yen: int
+    deliveries: list[str]
+    target_days: int
+    form: list[dict[str, Any]]
+
+
+class ApplicantIn(Schema):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    email: Annotated[str, Field(max_length=254)] = ""
+
+
+class ApplicationIn(Schema):
+    procedure: Annotated[str, Field(max_length=48)]
+    applicant: ApplicantIn
+    answers: dict[str, Any]
+    delivery: Literal["mail", "counter", "electronic"]
+
+
+class HistoryOut(Schema):
+    status: str
+    at: dt.datetime
+    message: str
+
+
+class ApplicationOut(Schema):
+    reference: str
+    procedure: str
+    status: str
+    channel: str
+    submitted_at: dt.datetime
+    out_of_hours: bool
+    due_on: dt.date
+    fee_yen: int
+    delivery: str
+    history: list[HistoryOut]
+
+
+class StatusIn(Schema):
+    status: Literal[
+        "reviewing", "correction", "approved", "issued", "sent", "rejected", "withdrawn"
+    ]
+    note: Annotated[str, Field(max_length=500)] = ""
+    message: Annotated[str, Field(max_length=2000)] = Field(
+        "", description="Shown to the applicant (needed for a correction request)."
+    )
+
+
+def _out(application: Application) -> dict[str, Any]:
+    return {
+        "reference": application.reference,
+        "procedure": application.procedure.slug,
+        "status": application.status,
+        "channel": application.channel,
+        "submitted_at": application.submitted_at,
+        "out_of_hours": application.out_of_hours,
+        "due_on": application.due_on,
+        "fee_yen": application.fee_yen,
+        "delivery": application.delivery,
+        "history": list(application.history.all()),
+    }
+
+
+@router.get("/procedures", response=list[ProcedureOut], auth=None, summary="The catalogue")
+def procedures(request: HttpRequest) -> list[Procedure]:
+    return list(Procedure.objects.filter(active=True))
+
+
+@router.post(
+    "/applications",
+    response={201: ApplicationOut},
+    summary="Submit an application (staff at the counter; answers checked against the form)",
+)
+def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[Any]:
+    access.require(request.user, Action.CREATE, Application)
+    procedure = Procedure.objects.filter(slug=payload.procedure, active=True).first()
+    if procedure is None:
+        raise problems.invalid("procedure", f"no procedure has the key {payload.procedure!r}")
+    by = request.user if isinstance(request.user, User) else None
+    try:
+        made = services.application_submit(
+            procedure=procedure,
+            applicant=services.Applicant(
+                name=payload.applicant.name,
+                email=payload.applicant.email,
+                identity_level="counter",  # seen in person at the counter
+            ),
+            answers=payload.answers,
+            delivery=payload.delivery,
+            channel="counter",
+            by=by,
+        )
+    except services.ProcedureError as exc:
+        raise problems.invalid(exc.field, str(exc)) from exc
+    return Status(201, _out(made))
+
+
+@router.get(
+    "/applications/{reference}",
+    response=ApplicationOut,
+    summary="An application and its status history (audited)",
+)
+def application_detail(request: HttpRequest, reference: str) -> dict[str, Any]:
+    application = get_object_or_404(
+        Application.objects.select_related("procedure"), reference=reference
+    )
+    access.require(request.user, Action.READ, application)
+    core_services.audit_record(action=Action.READ, record=application)
+    return _out(application)
+
+
+@router.post(
+    "/applications/{reference}/status",
+    response=ApplicationOut,
+    summary="Move an application on (受付 → 審査中 → 補正依頼 → 承認 → 発行 → 発送; 却下; 取下げ)",
+)
+def application_status(request: HttpRequest, reference: str, payload: StatusIn) -> dict[str, Any]:
+    application = get_object_or_404(
+        Application.objects.select_related("procedure"), reference=reference
+    )
+    access.require(request.user, Action.UPDATE, application)
+    try:
+        services.status_change(
+            application=application,
+            status=payload.status,
+            by=request.user if isinstance(request.user, User) else None,
+            note=payload.note,
+            message=payload.message,
+        )
+    except services.ProcedureError as exc:
+        raise problems.invalid(exc.field, str(exc)) from exc
+    return _out(application)

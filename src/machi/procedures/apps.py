@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ProceduresConfig(AppConfig):
+    default = True
+    name = "machi.procedures"
+    label = "procedures"
+    verbose_name = _("Online procedures (窓口・電子申請)")
+
+    def ready(self) -> None:
+        from machi.procedures import policies
+
+        policies.register()
