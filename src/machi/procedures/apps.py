@@ -9,6 +9,10 @@ class ProceduresConfig(AppConfig):
     verbose_name = _("Online procedures (窓口・電子申請)")
 
     def ready(self) -> None:
+        from machi.core import nav
         from machi.procedures import policies
 
         policies.register()
+        nav.register(
+            "procedures:queue", _("Applications"), resource="procedures.application", order=45
+        )

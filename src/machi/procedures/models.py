@@ -91,7 +91,11 @@ class Application(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["department", "status", "submitted_at"])]
+        indexes = [
+            models.Index(fields=["department", "status", "submitted_at"]),
+            # The queue: a department's applications, earliest due first.
+            models.Index(fields=["department", "due_on", "submitted_at"]),
+        ]
         verbose_name = _("application")
         verbose_name_plural = _("applications")
 

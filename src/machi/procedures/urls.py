@@ -1,0 +1,14 @@
+"""Staff pages of the procedures room (窓口・電子申請)."""
+
+from django.urls import path
+
+from machi.procedures import views
+
+app_name = "procedures"
+
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("bulk/", views.bulk, name="bulk"),
+    path("<str:reference>/", views.detail, name="detail"),
+    path("<str:reference>/status/", views.move, name="move"),
+]
