@@ -389,6 +389,10 @@ MACHI_RECOVERY_RESURVEY_DAYS = int(os.environ.get("MACHI_RECOVERY_RESURVEY_DAYS"
 # (Debian's fonts-ipafont-mincho), else a CID font the PDF viewer supplies.
 MACHI_CERTIFICATE_FONT = os.environ.get("MACHI_CERTIFICATE_FONT", "")
 
+# --- Online procedures (machi.procedures) ---------------------------------------------------------
+# Days after an application was finished before its applicant's personal data is removed.
+MACHI_PROCEDURES_RETENTION_DAYS = int(os.environ.get("MACHI_PROCEDURES_RETENTION_DAYS", "1095"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

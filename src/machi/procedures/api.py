@@ -128,6 +128,65 @@ def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[A
 
 
 @router.get(
+    "/applications/handoff.{format}",
+    summary="Hand-off to the back-office system: approved applications of a department "
+    "(csv for Excel, or json; audited)",
+    response={200: Any},
+)
+def handoff(
+    request: HttpRequest,
+    format: Literal["csv", "json"],
+    department: str = "",
+    status: str = "approved",
+) -> Any:
+    from django.http import HttpResponse
+
+    from machi.core import japanese
+
+    access.require(request.user, Action.EXPORT, Application)
+    found = Application.objects.filter(status=status).select_related("procedure").order_by("pk")
+    if department:
+        found = found.filter(department=department)
+    records = [
+        {
+            "reference": a.reference,
+            "procedure": a.procedure.slug,
+            "procedure_name": a.procedure.name,
+            "applicant_name": a.applicant_name,
+            "applicant_email": a.applicant_email,
+            "applicant_identifier": a.applicant_identifier,
+            "identity_level": a.identity_level,
+            "answers": a.answers,
+            "delivery": a.delivery,
+            "fee_yen": a.fee_yen,
+            "submitted_at": a.submitted_at.isoformat(),
+            "status": a.status,
+        }
+        for a in found[:10_000]
+    ]
+    core_services.audit_record(
+        action=Action.EXPORT,
+        object_type="procedures.application",
+        detail={"handoff": format, "department": department, "rows": len(records)},
+    )
+    if format == "json":
+        return records
+    import json
+
+    header = list(records[0]) if records else ["reference"]
+    rows = [header] + [
+        [
+            json.dumps(r[k], ensure_ascii=False) if isinstance(r[k], dict) else str(r[k])
+            for k in header
+        ]
+        for r in records
+    ]
+    response = HttpResponse(japanese.excel_csv(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="handoff-{department or "all"}.csv"'
+    return response
+
+
+@router.get(
     "/applications/{reference}",
     response=ApplicationOut,
     summary="An application and its status history (audited)",

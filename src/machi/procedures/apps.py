@@ -10,7 +10,7 @@ class ProceduresConfig(AppConfig):
 
     def ready(self) -> None:
         from machi.core import nav
-        from machi.procedures import policies
+        from machi.procedures import policies, tasks  # noqa: F401 - tasks: the nightly retention
 
         policies.register()
         nav.register(

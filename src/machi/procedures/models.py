@@ -89,6 +89,9 @@ class Application(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When the retention policy removed the applicant's personal data (the rest is kept for
+    # statistics: procedure, channel, dates, status).
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
