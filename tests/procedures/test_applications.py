@@ -179,3 +179,22 @@ def test_the_api_from_the_catalogue_to_the_history(
     assert "copies" in bad.content.decode()
     shelter = api_client_for(make_staff(Role.HQ, username="honbu"))
     assert shelter.get(f"/api/v1/applications/{reference}").status_code == 403
+
+
+def test_measures_count_channels_out_of_hours_and_time_to_completion(
+    procedures: dict[str, Procedure],
+    counter_staff: User,
+    api_client_for: Callable[[User], Client],
+) -> None:
+    sunday = dt.datetime(2026, 11, 22, 10, tzinfo=JST)
+    first = submit(procedures["juminhyo"], at=sunday)
+    submit(procedures["juminhyo"], at=dt.datetime(2026, 11, 26, 10, tzinfo=JST), channel="counter")
+    for step in ("reviewing", "approved", "issued", "sent"):
+        services.status_change(application=first, status=step, by=counter_staff)
+    Application.objects.filter(pk=first.pk).update(completed_at=sunday + dt.timedelta(days=2))
+    answer = api_client_for(counter_staff).get("/api/v1/procedures/measures")
+    assert answer.status_code == 200
+    row = next(r for r in answer.json() if r["procedure"] == "juminhyo")
+    assert (row["applications"], row["online"], row["counter"], row["out_of_hours"]) == (2, 1, 1, 1)
+    assert row["out_of_hours_share"] == 0.5
+    assert (row["completed"], row["median_days"]) == (1, 2.0)

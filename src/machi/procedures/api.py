@@ -221,3 +221,28 @@ def application_status(request: HttpRequest, reference: str, payload: StatusIn) 
     except services.ProcedureError as exc:
         raise problems.invalid(exc.field, str(exc)) from exc
     return _out(application)
+
+
+class MeasureOut(Schema):
+    procedure: str
+    name: str
+    applications: int
+    online: int
+    counter: int
+    out_of_hours: int
+    out_of_hours_share: float = Field(description="Evenings, weekends and public holidays.")
+    completed: int
+    median_days: float | None = Field(description="Submission to completion (sent or rejected).")
+    p90_days: float | None
+
+
+@router.get(
+    "/procedures/measures",
+    response=list[MeasureOut],
+    summary="How residents apply (channel, out of hours) and how long it takes, per procedure",
+)
+def measures(request: HttpRequest, since: dt.date | None = None) -> list[dict[str, Any]]:
+    from machi.procedures import measures as measures_module
+
+    access.require(request.user, Action.READ, Application)
+    return measures_module.procedure_measures(since=since)
