@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
 from machi.core.roles import SCOPED_ROLES, Action, Role
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from machi.core.models import User
 
 M = TypeVar("M", bound=models.Model)
 ALL_ACTIONS = frozenset({Action.READ, Action.CREATE, Action.UPDATE, Action.DELETE, Action.EXPORT})
@@ -205,6 +210,13 @@ def reaches_all(user: Any, action: Action | str, model: type[models.Model] | str
         and (role not in SCOPED_ROLES or policy.facility_path is None)
         for role in Grants.of(user).roles
     )
+
+
+def user_of(request: HttpRequest) -> User | None:
+    """The signed-in person of a request (a staff session or a bearer token), or None: who a
+    service records as having acted."""
+    user = getattr(request, "user", None)
+    return cast("User", user) if getattr(user, "is_authenticated", False) else None
 
 
 def is_staff_member(user: Any) -> bool:

@@ -23,7 +23,6 @@ from ninja.security import HttpBearer
 from machi.core import access, context, problems
 from machi.core.api import areas_from_refs
 from machi.core.auth import BearerTokenAuth, StaffSessionAuth
-from machi.core.models import User
 from machi.core.roles import Action
 from machi.notify import services
 from machi.notify.models import ApiKey, ApiKeyKind, Broadcast, Channel, Template, Topic
@@ -154,7 +153,7 @@ def _topics(slugs: list[str]) -> list[Topic]:
 )
 def broadcast_send(request: HttpRequest, payload: BroadcastIn) -> Status[BroadcastOut]:
     key = _key(request)
-    staff = request.user if isinstance(request.user, User) else None
+    staff = access.user_of(request)
     if key is None:
         access.require(request.user, Action.CREATE, Broadcast)
         owner = f"user:{request.user.pk}"

@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import F, Min
+from django.db.models import Count, F, Min
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -410,14 +410,8 @@ def _pending(broadcast: Broadcast) -> tuple[int, dt.datetime | None]:
             DeliveryStatus.TEMPORARY_FAILURE,
         ],
     )
-    found = open_rows.aggregate(n=models_count(), due=Min("due_at"))
+    found = open_rows.aggregate(n=Count("pk"), due=Min("due_at"))
     return found["n"], found["due"]
-
-
-def models_count() -> Any:
-    from django.db.models import Count
-
-    return Count("pk")
 
 
 def run(

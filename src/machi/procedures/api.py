@@ -16,7 +16,6 @@ from ninja.responses import Status
 
 from machi.core import access, problems
 from machi.core import services as core_services
-from machi.core.models import User
 from machi.core.roles import Action
 from machi.procedures import services
 from machi.procedures.models import Application, Procedure
@@ -108,7 +107,7 @@ def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[A
     procedure = Procedure.objects.filter(slug=payload.procedure, active=True).first()
     if procedure is None:
         raise problems.invalid("procedure", f"no procedure has the key {payload.procedure!r}")
-    by = request.user if isinstance(request.user, User) else None
+    by = access.user_of(request)
     try:
         made = services.application_submit(
             procedure=procedure,
@@ -214,7 +213,7 @@ def application_status(request: HttpRequest, reference: str, payload: StatusIn) 
         services.status_change(
             application=application,
             status=payload.status,
-            by=request.user if isinstance(request.user, User) else None,
+            by=access.user_of(request),
             note=payload.note,
             message=payload.message,
         )

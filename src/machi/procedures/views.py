@@ -108,7 +108,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
     moved, refused = 0, []
     for application in Application.objects.filter(reference__in=references):
         try:
-            services.status_change(application=application, status=status, by=request.user)  # type: ignore[arg-type]
+            services.status_change(
+                application=application, status=status, by=access.user_of(request)
+            )
             moved += 1
         except services.ProcedureError as exc:
             refused.append(f"{application.reference}: {exc}")
@@ -155,7 +157,7 @@ def move(request: HttpRequest, reference: str) -> HttpResponse:
         services.status_change(
             application=application,
             status=request.POST.get("status", ""),
-            by=request.user,  # type: ignore[arg-type]
+            by=access.user_of(request),
             note=request.POST.get("note", ""),
             message=request.POST.get("message", ""),
         )

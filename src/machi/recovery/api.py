@@ -17,7 +17,6 @@ from ninja.responses import Status
 from machi.core import access, problems
 from machi.core import services as core_services
 from machi.core.api import areas_from_refs
-from machi.core.models import User
 from machi.core.roles import Action
 from machi.emergency.models import Disaster
 from machi.recovery import certificates, grants, ledger, rules, services
@@ -236,7 +235,7 @@ def survey_create(request: HttpRequest, payload: SurveyIn) -> Status[Survey]:
     access.require(request.user, Action.CREATE, Survey)
     house = get_object_or_404(House, pk=payload.house_id)
     disaster = get_object_or_404(Disaster, pk=payload.disaster_id)
-    user = request.user if isinstance(request.user, User) else None
+    user = access.user_of(request)
     if user is None:
         raise HttpError(401, "Unauthorized")
     try:
@@ -286,7 +285,7 @@ def resurvey_create(request: HttpRequest, payload: ResurveyIn) -> Status[Resurve
             house=house,
             disaster=disaster,
             reason=payload.reason,
-            requested_by=request.user if isinstance(request.user, User) else None,
+            requested_by=access.user_of(request),
         )
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
@@ -399,7 +398,7 @@ def ledger_household_create(request: HttpRequest, payload: LedgerHouseholdIn) ->
     access.require(request.user, Action.CREATE, LedgerHousehold)
     disaster = get_object_or_404(Disaster, pk=payload.disaster_id)
     house = get_object_or_404(House, pk=payload.house_id) if payload.house_id else None
-    by = request.user if isinstance(request.user, User) else None
+    by = access.user_of(request)
     try:
         if payload.household_number:
             known = LedgerHousehold.objects.filter(
@@ -469,7 +468,7 @@ def ledger_support(request: HttpRequest, household_id: int, payload: SupportIn) 
             provided_on=payload.provided_on,
             amount=payload.amount,
             note=payload.note,
-            by=request.user if isinstance(request.user, User) else None,
+            by=access.user_of(request),
         )
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
@@ -497,7 +496,7 @@ def ledger_sharing(request: HttpRequest, payload: SharingIn) -> Status[Any]:
             purpose=payload.purpose,
             legal_basis=payload.legal_basis,
             items=payload.items,
-            by=request.user if isinstance(request.user, User) else None,
+            by=access.user_of(request),
         )
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
@@ -612,7 +611,7 @@ def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[A
             household=household,
             applicant_name=payload.applicant_name,
             channel=payload.channel,
-            by=request.user if isinstance(request.user, User) else None,
+            by=access.user_of(request),
         )
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
@@ -628,9 +627,7 @@ def application_review(request: HttpRequest, application_id: int) -> dict[str, A
     application = get_object_or_404(CertificateApplication, pk=application_id)
     access.require(request.user, Action.UPDATE, application)
     try:
-        certificates.application_review(
-            application=application, by=request.user if isinstance(request.user, User) else None
-        )
+        certificates.application_review(application=application, by=access.user_of(request))
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
     return _application_out(application)
@@ -646,7 +643,7 @@ def application_issue(request: HttpRequest, application_id: int) -> Status[Any]:
     access.require(request.user, Action.UPDATE, application)
     try:
         certificate, created = certificates.certificate_issue(
-            application=application, by=request.user if isinstance(request.user, User) else None
+            application=application, by=access.user_of(request)
         )
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
@@ -667,7 +664,7 @@ def certificate_reissue(
         certificates.certificate_reissue(
             certificate=certificate,
             reason=payload.reason,
-            by=request.user if isinstance(request.user, User) else None,
+            by=access.user_of(request),
         )
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
@@ -706,9 +703,7 @@ def certificate_pdf(request: HttpRequest, certificate_id: int, version: int | No
 def bulk_start(request: HttpRequest, payload: BulkIn) -> Status[Any]:
     access.require(request.user, Action.CREATE, IssueBatch)
     disaster = get_object_or_404(Disaster, pk=payload.disaster_id)
-    batch = certificates.bulk_start(
-        disaster=disaster, by=request.user if isinstance(request.user, User) else None
-    )
+    batch = certificates.bulk_start(disaster=disaster, by=access.user_of(request))
     return Status(202, _batch_out(batch))
 
 
@@ -728,9 +723,7 @@ def bulk_resume(request: HttpRequest, batch_id: int) -> Status[Any]:
     batch = get_object_or_404(IssueBatch, pk=batch_id)
     access.require(request.user, Action.UPDATE, batch)
     try:
-        certificates.bulk_resume(
-            batch=batch, by=request.user if isinstance(request.user, User) else None
-        )
+        certificates.bulk_resume(batch=batch, by=access.user_of(request))
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
     return Status(202, _batch_out(batch))
@@ -786,7 +779,7 @@ def grant_application_create(request: HttpRequest, payload: GrantApplicationIn) 
             applied_on=payload.applied_on,
             demolished=payload.demolished,
             long_term_evacuation=payload.long_term_evacuation,
-            by=request.user if isinstance(request.user, User) else None,
+            by=access.user_of(request),
         )
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
@@ -808,7 +801,7 @@ def grant_application_status(
             application=application,
             status=payload.status,
             paid_on=payload.paid_on,
-            by=request.user if isinstance(request.user, User) else None,
+            by=access.user_of(request),
         )
     except services.RecoveryError as exc:
         raise _refused(exc) from exc
@@ -944,7 +937,7 @@ def survey_photo(
         photo = services.survey_photo_add(
             survey=survey,
             upload=file,
-            by=request.user if isinstance(request.user, User) else None,
+            by=access.user_of(request),
             photo_id=id,
         )
     except services.RecoveryError as exc:

@@ -92,8 +92,7 @@ def _user(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
-def _by(request: HttpRequest) -> User | None:
-    return request.user if isinstance(request.user, User) else None
+_by = access.user_of
 
 
 def _links(request: HttpRequest) -> dict[str, Any]:
