@@ -18,6 +18,7 @@ from typing import Any
 import jpholiday
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from machi.core import services as core_services
 from machi.core.models import User
@@ -26,6 +27,11 @@ from machi.procedures.models import Application, Channel, Procedure, Status, Sta
 
 FIELD_TYPES = ("text", "textarea", "date", "number", "choice", "checkbox")
 DELIVERIES = ("mail", "counter", "electronic")
+DELIVERY_LABELS = {
+    "mail": _("By mail to the registered address"),
+    "counter": _("At the counter"),
+    "electronic": _("Electronically"),
+}
 # 受付 → 審査中 → 補正依頼 → 審査中 …; 審査中 → 承認 → 発行 → 発送; 却下 and 取下げ end it.
 TRANSITIONS: dict[str, set[str]] = {
     Status.RECEIVED: {Status.REVIEWING, Status.REJECTED, Status.WITHDRAWN},
@@ -149,6 +155,23 @@ def answers_check(procedure: Procedure, answers: Mapping[str, Any]) -> dict[str,
                 raise ProcedureError(f"{item['label']}: required", field=field)
             cleaned[name] = value
     return cleaned
+
+
+def answers_shown(procedure: Procedure, answers: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The answers as staff read them: each field's label, and a choice's label for its value."""
+    fields = {item["name"]: item for item in procedure.form}
+    shown = []
+    for name, value in answers.items():
+        item = fields.get(name, {})
+        if item.get("type") == "choice":
+            labels = {
+                c["value"]: c.get("label", c["value"])
+                for c in item["choices"]
+                if isinstance(c, dict)
+            }
+            value = labels.get(value, value)
+        shown.append((item.get("label", name), value))
+    return shown
 
 
 # --- Applications ---------------------------------------------------------------------------------

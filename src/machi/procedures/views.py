@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -89,6 +87,12 @@ def queue(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "filters": filters,
             "statuses": [(value, labels[value]) for value in Status.values],
+            # A correction needs its message to the applicant: asked one by one, not in bulk.
+            "bulk_statuses": [
+                (value, labels[value])
+                for value in Status.values
+                if value not in {Status.RECEIVED, Status.CORRECTION}
+            ],
             "procedures": Procedure.objects.all(),
             "departments": sorted(set(Procedure.objects.values_list("department", flat=True))),
             "can_update": works,
@@ -129,11 +133,10 @@ def detail(request: HttpRequest, reference: str) -> HttpResponse:
     )
     access.require(request.user, Action.READ, application)
     core_services.audit_record(action=Action.READ, record=application)
-    form = {item["name"]: item for item in application.procedure.form}
-    answers: list[tuple[str, Any]] = [
-        (form.get(name, {}).get("label", name), value)
-        for name, value in application.answers.items()
-    ]
+    answers = services.answers_shown(application.procedure, application.answers)
+    labels = dict(Status.choices)
+    # The next steps in the workflow's own order: the harmless one (審査中) comes first.
+    allowed = services.TRANSITIONS[Status(application.status)]
     return render(
         request,
         "procedures/detail.html",
@@ -141,8 +144,8 @@ def detail(request: HttpRequest, reference: str) -> HttpResponse:
             "application": application,
             "answers": answers,
             "history": application.history.all(),
-            "next": sorted(services.TRANSITIONS[Status(application.status)]),
-            "status_labels": dict(Status.choices),
+            "next": [(value, labels[value]) for value in Status.values if value in allowed],
+            "delivery": services.DELIVERY_LABELS.get(application.delivery, application.delivery),
             "can_update": access.may(request.user, Action.UPDATE, application),
         },
     )
