@@ -75,6 +75,9 @@ class Application(models.Model):
     # Who the identity check says the applicant is: a verified address, an OIDC subject, a
     # certificate's serial number.
     applicant_identifier = models.CharField(max_length=200, blank=True)
+    # The registered address, when the identity check gives it (JPKI, OIDC) or the applicant
+    # wrote it: where a certificate is mailed.
+    applicant_address = models.CharField(_("address"), max_length=200, blank=True)
     identity_level = models.CharField(max_length=8, blank=True)
     answers = models.JSONField(_("answers"), default=dict)
     delivery = models.CharField(_("delivery"), max_length=12)
@@ -89,6 +92,8 @@ class Application(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The record another room made of it (e.g. "recovery.certificateapplication:12").
+    handler_ref = models.CharField(max_length=64, blank=True)
     # When the retention policy removed the applicant's personal data (the rest is kept for
     # statistics: procedure, channel, dates, status).
     anonymised_at = models.DateTimeField(null=True, blank=True)
@@ -123,3 +128,75 @@ class StatusEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application_id} {self.status}"
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", pgettext_lazy("payment", "Waiting for payment")
+    PAID = "paid", pgettext_lazy("payment", "Paid")
+    REFUND_DUE = "refund_due", pgettext_lazy("payment", "To be refunded")
+    REFUNDED = "refunded", pgettext_lazy("payment", "Refunded")
+    VOID = "void", pgettext_lazy("payment", "Nothing to pay (cancelled before payment)")
+    FAILED = "failed", pgettext_lazy("payment", "Payment failed")
+
+
+class Payment(models.Model):
+    """The fee of one application and how it is paid (``procedures.payments`` providers:
+    ``counter``, ``postal_order`` (定額小為替), ``card``)."""
+
+    application = models.OneToOneField(
+        Application, on_delete=models.PROTECT, related_name="payment"
+    )
+    provider = models.CharField(_("payment method"), max_length=16)
+    amount_yen = models.PositiveIntegerField(_("amount (yen)"))
+    status = models.CharField(
+        _("payment"), max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    # The provider's own id: the gateway's checkout session or charge; a receipt number.
+    external_id = models.CharField(max_length=100, blank=True, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+
+    def __str__(self) -> str:
+        return f"{self.application_id} {self.provider} {self.status}"
+
+
+class PaymentEvent(models.Model):
+    """What happened to a payment, in order: created, paid, refund asked, refunded, a webhook
+    received. ``external_event_id`` makes a webhook delivered twice count once."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=32)
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=150, blank=True)
+    external_event_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} {self.kind}"
+
+
+class Draft(models.Model):
+    """A resident's application not yet submitted: saved after each step, resumed with the
+    link (whose secret only the resident holds: we keep its hash) until ``expires_at``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    procedure = models.ForeignKey(Procedure, on_delete=models.CASCADE, related_name="drafts")
+    token_hash = models.CharField(max_length=64, unique=True)
+    identity = models.JSONField(default=dict, blank=True)
+    answers = models.JSONField(default=dict, blank=True)
+    delivery = models.CharField(max_length=12, blank=True)
+    payment_provider = models.CharField(max_length=16, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return str(self.pk)
