@@ -392,6 +392,37 @@ MACHI_CERTIFICATE_FONT = os.environ.get("MACHI_CERTIFICATE_FONT", "")
 # --- Online procedures (machi.procedures) ---------------------------------------------------------
 # Days after an application was finished before its applicant's personal data is removed.
 MACHI_PROCEDURES_RETENTION_DAYS = int(os.environ.get("MACHI_PROCEDURES_RETENTION_DAYS", "1095"))
+# Days a resident's saved, unsent application is kept for resuming.
+MACHI_PROCEDURES_DRAFT_DAYS = int(os.environ.get("MACHI_PROCEDURES_DRAFT_DAYS", "30"))
+# JPKI-style signatures: the trust anchors (PEM file(s) of CA certificates) and a folder of
+# CRLs (PEM or DER), reread when they change. Demo: made by `machi procedures_testca`.
+MACHI_JPKI_TRUST_ANCHORS = os.environ.get(
+    "MACHI_JPKI_TRUST_ANCHORS", str(DATA_DIR / "jpki" / "anchors.pem")
+)
+MACHI_JPKI_CRL_DIR = os.environ.get("MACHI_JPKI_CRL_DIR", str(DATA_DIR / "jpki" / "crl"))
+# OpenID Connect (e.g. デジタル認証アプリ): the issuer, the client, and how the client proves
+# itself at the token endpoint: "private_key_jwt" (a private JWK/PEM in
+# MACHI_OIDC_PRIVATE_KEY; empty: one made in DATA_DIR) or "client_secret_basic".
+# Demo: a loopback provider (`machi oidc_provider`) on MACHI_OIDC_PORT.
+MACHI_OIDC_PORT = int(os.environ.get("MACHI_OIDC_PORT", "8029"))
+MACHI_OIDC_ISSUER = os.environ.get(
+    "MACHI_OIDC_ISSUER", f"http://127.0.0.1:{MACHI_OIDC_PORT}" if DEMO else ""
+)
+MACHI_OIDC_CLIENT_ID = os.environ.get("MACHI_OIDC_CLIENT_ID", "machi-demo" if DEMO else "")
+MACHI_OIDC_CLIENT_SECRET = os.environ.get("MACHI_OIDC_CLIENT_SECRET", "")
+MACHI_OIDC_CLIENT_AUTH = os.environ.get("MACHI_OIDC_CLIENT_AUTH", "private_key_jwt")
+MACHI_OIDC_PRIVATE_KEY = os.environ.get("MACHI_OIDC_PRIVATE_KEY", "")
+MACHI_OIDC_SCOPES = os.environ.get("MACHI_OIDC_SCOPES", "openid profile email address")
+# Card payments: the gateway's API, the merchant's key and the webhook signing secret.
+# Demo: a loopback gateway (`machi card_gateway`) on MACHI_CARD_PORT.
+MACHI_CARD_PORT = int(os.environ.get("MACHI_CARD_PORT", "8031"))
+MACHI_CARD_API_URL = os.environ.get(
+    "MACHI_CARD_API_URL", f"http://127.0.0.1:{MACHI_CARD_PORT}" if DEMO else ""
+)
+MACHI_CARD_API_KEY = os.environ.get("MACHI_CARD_API_KEY", "demo-card-key" if DEMO else "")
+MACHI_CARD_WEBHOOK_SECRET = os.environ.get(
+    "MACHI_CARD_WEBHOOK_SECRET", "demo-card-webhook-secret" if DEMO else ""
+)
 
 LOGGING = {
     "version": 1,

@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("machi.emergency.urls_public")),
     path("wifi/", include("machi.wifi.portal.urls")),
     path("notify/", include("machi.notify.urls_public")),
+    path("procedures/", include("machi.procedures.urls_public")),
     path("opendata/", include("machi.wifi.urls_public")),
     path("", include("machi.core.urls")),
 ]

@@ -9,6 +9,7 @@ number, choice, checkbox. Answers are checked against it, and every refusal name
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
 from collections.abc import Mapping
@@ -235,10 +236,27 @@ def application_submit(
                     actor=by.get_username() if by else "",
                 )
                 core_services.audit_record(action=Action.CREATE, record=application, actor=by)
+                transaction.on_commit(functools.partial(_after_submit, application))
             return application
         except IntegrityError:
             continue
     raise ProcedureError("no reference could be given: try again", field="reference")
+
+
+def _after_submit(application: Application) -> None:
+    from machi.procedures import handlers
+
+    handlers.after_submit(application)
+
+
+def _after_status(application: Application, entry: StatusEntry, by: User | None) -> None:
+    """What follows a status change, once it is committed: the fee refunded on a rejection,
+    the applicant told."""
+    from machi.procedures import notices
+    from machi.procedures.payments import hooks
+
+    hooks.on_status(application, entry.status, by)
+    notices.status_changed(entry)
 
 
 def status_change(
@@ -275,5 +293,6 @@ def status_change(
         core_services.audit_record(
             action=Action.UPDATE, record=locked, detail={"status": status}, actor=by
         )
+        transaction.on_commit(lambda: _after_status(locked, entry, by))
     application.status, application.completed_at = locked.status, locked.completed_at
     return entry

@@ -1,6 +1,6 @@
 """Staff pages of the procedures room (窓口・電子申請)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from machi.procedures import views
 
@@ -9,6 +9,7 @@ app_name = "procedures"
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("bulk/", views.bulk, name="bulk"),
+    path("payments/", include("machi.procedures.payments.urls_console")),
     path("<str:reference>/", views.detail, name="detail"),
     path("<str:reference>/status/", views.move, name="move"),
 ]

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 LEVEL_RANK = {"email": 1, "oidc": 2, "jpki": 3}
 SESSION_KEY = "procedures_identity"
-TOKEN_SALT = "machi.procedures.identity"
+TOKEN_SALT = "machi.procedures.identity"  # noqa: S105 - a namespace, not a secret
 # A resident's API token (from the e-mail check) lasts this long.
 TOKEN_MAX_AGE = 2 * 3600
 
