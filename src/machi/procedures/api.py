@@ -1,26 +1,101 @@
 """API of the procedures room: the catalogue, applications and their status history.
 
-Residents' own submissions wait for the identity plugins (verified e-mail, OpenID Connect,
-JPKI-style signatures); until then staff submit at the counter through this API.
+Who may submit: staff at the counter (their token or session), a resident with a token from
+the e-mail check (`Authorization: Bearer r.…`), or anyone whose application carries a
+JPKI-style signature (CMS, detached, over the canonical JSON of procedure, answers and
+delivery). A procedure's identity level decides which of the residents' ways is enough.
 
 No `from __future__ import annotations`: django-ninja reads the annotations at import.
 """
 
+import base64
+import binascii
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils.crypto import constant_time_compare
 from ninja import Field, Router, Schema
+from ninja.errors import AuthorizationError
 from ninja.responses import Status
+from ninja.security import HttpBearer
+from ninja.throttling import BaseThrottle
 
-from machi.core import access, problems
+from machi.core import access, problems, ratelimit
 from machi.core import services as core_services
+from machi.core.auth import BearerTokenAuth, StaffSessionAuth
+from machi.core.middleware import client_ip
+from machi.core.models import User
 from machi.core.roles import Action
 from machi.procedures import services
+from machi.procedures.identity import base
 from machi.procedures.models import Application, Procedure
 
 router = Router(tags=["procedures"])
+
+
+class ResidentTokenAuth(HttpBearer):
+    openapi_description = (
+        "A resident's token from POST /api/v1/identity/email/token (`r.…`, 2 hours)."
+    )
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        return base.identity_from_token(token)
+
+
+class _Anyone:
+    """No credentials: allowed only where the request proves itself (a signature)."""
+
+    pk = None
+
+
+ANYONE = _Anyone()
+
+
+def _anyone(request: HttpRequest) -> Any:
+    return ANYONE
+
+
+class ResidentThrottle(BaseThrottle):
+    """Per resident (their identifier) and per network address, per minute. The address
+    limit is high: a shelter's 00000JAPAN puts many residents behind one address."""
+
+    WINDOW = 60
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        who = getattr(request, "auth", None)
+        ip = client_ip(request) or "?"
+        if isinstance(who, User):
+            return ratelimit.hit(
+                "api-user",
+                f"u{who.pk}",
+                limit=settings.API_RATE_LIMIT,
+                window=self.WINDOW,
+                alias="ratelimit",
+            )
+        if isinstance(who, base.Identity) and not ratelimit.hit(
+            "api-resident",
+            who.identifier,
+            limit=int(getattr(settings, "MACHI_PROCEDURES_API_RESIDENT_RATE", 30)),
+            window=self.WINDOW,
+            alias="ratelimit",
+        ):
+            return False
+        return ratelimit.hit(
+            "api-resident-ip",
+            ip,
+            limit=int(getattr(settings, "MACHI_PROCEDURES_API_IP_RATE", 600)),
+            window=self.WINDOW,
+            alias="ratelimit",
+        )
+
+    def wait(self) -> float | None:
+        return float(ratelimit.seconds_left(self.WINDOW))
+
+
+STAFF_AUTH = [BearerTokenAuth(), StaffSessionAuth()]
 
 
 class ProcedureOut(Schema):
@@ -43,9 +118,22 @@ class ApplicantIn(Schema):
 
 class ApplicationIn(Schema):
     procedure: Annotated[str, Field(max_length=48)]
-    applicant: ApplicantIn
+    applicant: ApplicantIn | None = Field(
+        None, description="Staff at the counter: who applied. Residents: taken from identity."
+    )
     answers: dict[str, Any]
     delivery: Literal["mail", "counter", "electronic"]
+    email: Annotated[str, Field(max_length=254)] = Field(
+        "", description="Residents: where news of the application goes (optional)."
+    )
+    address: Annotated[str, Field(max_length=200)] = Field(
+        "", description="Residents without a certificate or OIDC address: for mail delivery."
+    )
+    signature: Annotated[str, Field(max_length=90_000)] = Field(
+        "",
+        description="JPKI-style: base64 of a detached CMS signature over the canonical JSON "
+        '{"answers":…,"delivery":…,"procedure":…} (keys sorted, no spaces, UTF-8).',
+    )
 
 
 class HistoryOut(Schema):
@@ -56,6 +144,7 @@ class HistoryOut(Schema):
 
 class ApplicationOut(Schema):
     reference: str
+    status_url: str = Field(description="The applicant's status page (secret link).")
     procedure: str
     status: str
     channel: str
@@ -80,6 +169,7 @@ class StatusIn(Schema):
 def _out(application: Application) -> dict[str, Any]:
     return {
         "reference": application.reference,
+        "status_url": services.status_path(application),
         "procedure": application.procedure.slug,
         "status": application.status,
         "channel": application.channel,
@@ -100,30 +190,78 @@ def procedures(request: HttpRequest) -> list[Procedure]:
 @router.post(
     "/applications",
     response={201: ApplicationOut},
-    summary="Submit an application (staff at the counter; answers checked against the form)",
+    auth=[*STAFF_AUTH, ResidentTokenAuth(), _anyone],
+    throttle=[ResidentThrottle()],
+    summary="Submit an application (answers checked against the form; returns the reference)",
+    description="Staff at the counter send `applicant`. Residents authenticate with their "
+    "token (e-mail level) or sign the application (`signature`, JPKI level).",
 )
 def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[Any]:
-    access.require(request.user, Action.CREATE, Application)
     procedure = Procedure.objects.filter(slug=payload.procedure, active=True).first()
     if procedure is None:
         raise problems.invalid("procedure", f"no procedure has the key {payload.procedure!r}")
-    by = access.user_of(request)
+    who = request.auth  # type: ignore[attr-defined]
     try:
-        made = services.application_submit(
-            procedure=procedure,
-            applicant=services.Applicant(
+        if isinstance(who, User):
+            access.require(who, Action.CREATE, Application)
+            if payload.applicant is None:
+                raise services.ProcedureError("who applied at the counter", field="applicant")
+            applicant = services.Applicant(
                 name=payload.applicant.name,
                 email=payload.applicant.email,
                 identity_level="counter",  # seen in person at the counter
-            ),
+                address=payload.address,
+            )
+            channel = "counter"
+        else:
+            applicant = _resident(procedure, payload, who)
+            channel = "online"
+            who = None
+        made = services.application_submit(
+            procedure=procedure,
+            applicant=applicant,
             answers=payload.answers,
             delivery=payload.delivery,
-            channel="counter",
-            by=by,
+            channel=channel,
+            by=who,
         )
     except services.ProcedureError as exc:
         raise problems.invalid(exc.field, str(exc)) from exc
     return Status(201, _out(made))
+
+
+def _resident(procedure: Procedure, payload: ApplicationIn, who: Any) -> services.Applicant:
+    """The applicant as their identity shows them, if strong enough for the procedure."""
+    identity = who if isinstance(who, base.Identity) else None
+    if payload.signature:
+        from machi.procedures.identity import jpki
+
+        try:
+            raw = base64.b64decode(payload.signature, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise services.ProcedureError("not base64", field="signature") from exc
+        cleaned = services.answers_check(procedure, payload.answers)
+        identity = jpki.verify_application(
+            base.signing_payload(
+                procedure=procedure.slug, answers=cleaned, delivery=payload.delivery
+            ),
+            raw,
+        )
+    if identity is None:
+        raise AuthorizationError(401, "sign in (a resident token) or sign the application")
+    if not base.satisfies(identity, procedure.identity_level):
+        raise services.ProcedureError(
+            f"this procedure needs a stronger identity check ({procedure.identity_level})",
+            field="signature" if procedure.identity_level == "jpki" else "identity",
+        )
+    contact = payload.email.strip() or identity.email
+    return services.Applicant(
+        name=identity.name or contact or identity.identifier,
+        email=contact,
+        identifier=identity.identifier,
+        identity_level=identity.level,
+        address=identity.address or payload.address,
+    )
 
 
 @router.get(
@@ -188,14 +326,28 @@ def handoff(
 @router.get(
     "/applications/{reference}",
     response=ApplicationOut,
-    summary="An application and its status history (audited)",
+    auth=[*STAFF_AUTH, ResidentTokenAuth(), _anyone],
+    throttle=[ResidentThrottle()],
+    summary="An application and its status history, for staff or the applicant (audited)",
+    description="The applicant: their resident token, or `key` from their status link.",
 )
-def application_detail(request: HttpRequest, reference: str) -> dict[str, Any]:
+def application_detail(request: HttpRequest, reference: str, key: str = "") -> dict[str, Any]:
     application = get_object_or_404(
         Application.objects.select_related("procedure"), reference=reference
     )
-    access.require(request.user, Action.READ, application)
-    core_services.audit_record(action=Action.READ, record=application)
+    who = request.auth  # type: ignore[attr-defined]
+    if isinstance(who, User):
+        access.require(who, Action.READ, application)
+        core_services.audit_record(action=Action.READ, record=application)
+        return _out(application)
+    mine = isinstance(who, base.Identity) and constant_time_compare(
+        who.identifier, application.applicant_identifier
+    )
+    if not mine and not (key and constant_time_compare(key, services.status_key(reference))):
+        raise AuthorizationError(404, "no such application")
+    if application.anonymised_at:
+        raise AuthorizationError(404, "no such application")
+    core_services.audit_record(action=Action.READ, record=application, detail={"by": "applicant"})
     return _out(application)
 
 
@@ -245,3 +397,62 @@ def measures(request: HttpRequest, since: dt.date | None = None) -> list[dict[st
 
     access.require(request.user, Action.READ, Application)
     return measures_module.procedure_measures(since=since)
+
+
+class EmailIn(Schema):
+    email: Annotated[str, Field(max_length=254)]
+
+
+class EmailCodeIn(Schema):
+    email: Annotated[str, Field(max_length=254)]
+    code: Annotated[str, Field(max_length=12)]
+
+
+class TokenOut(Schema):
+    token: str
+    expires_in: int = Field(description="Seconds.")
+    level: str
+
+
+class _IpThrottle(BaseThrottle):
+    def allow_request(self, request: HttpRequest) -> bool:
+        return ratelimit.hit(
+            "procedures-code-ip",
+            client_ip(request) or "?",
+            limit=int(getattr(settings, "MACHI_PROCEDURES_CODE_RATE_LIMIT", 30)),
+            window=3600,
+            alias="ratelimit",
+        )
+
+
+@router.post(
+    "/identity/email/code",
+    response={202: dict[str, bool]},
+    auth=None,
+    throttle=[_IpThrottle()],
+    summary="A resident asks for a 6-digit code by e-mail (valid 15 minutes)",
+)
+def email_code(request: HttpRequest, payload: EmailIn) -> Status[Any]:
+    from machi.procedures.identity import email
+
+    try:
+        email.code_send(payload.email)
+    except services.ProcedureError as exc:
+        raise problems.invalid(exc.field, str(exc)) from exc
+    return Status(202, {"sent": True})
+
+
+@router.post(
+    "/identity/email/token",
+    response=TokenOut,
+    auth=None,
+    summary="The code from the mail for a resident token (`Authorization: Bearer r.…`)",
+)
+def email_token(request: HttpRequest, payload: EmailCodeIn) -> dict[str, Any]:
+    from machi.procedures.identity import email
+
+    try:
+        identity = email.code_check(payload.email, payload.code)
+    except services.ProcedureError as exc:
+        raise problems.invalid(exc.field, str(exc)) from exc
+    return {"token": base.token_for(identity), "expires_in": base.TOKEN_MAX_AGE, "level": "email"}

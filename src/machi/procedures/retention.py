@@ -1,7 +1,7 @@
 """The retention policy: personal data of finished applications is removed after a period.
 
 ``MACHI_PROCEDURES_RETENTION_DAYS`` (default 1,095: three years) after an application was
-finished (sent, rejected or withdrawn), its applicant's name, e-mail, identifier and answers
+finished (sent, rejected or withdrawn), its applicant's name, e-mail, identifier, address and answers
 are removed; what statistics need stays (procedure, channel, dates, out of hours, status). The
 status history is append-only and keeps no personal data of its own (staff write its messages
 to the applicant: they are told not to repeat personal details there). The worker runs it each
@@ -50,6 +50,7 @@ def anonymise(*, now: dt.datetime | None = None, days: int | None = None, batch:
                 applicant_name=REMOVED,
                 applicant_email="",
                 applicant_identifier="",
+                applicant_address="",
                 answers={},
                 anonymised_at=now or timezone.now(),
             )

@@ -18,7 +18,9 @@ from typing import Any
 
 import jpholiday
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from machi.core import services as core_services
@@ -75,6 +77,16 @@ def add_working_days(day: dt.date, days: int) -> dt.date:
         if day.weekday() < 5 and not jpholiday.is_holiday(day):
             days -= 1
     return day
+
+
+def status_key(reference: str) -> str:
+    """The secret in the applicant's status link: only who was given the link can open it."""
+    return salted_hmac("machi.procedures.status", reference).hexdigest()[:24]
+
+
+def status_path(application: Application) -> str:
+    """The applicant's status page (path; the mails make it absolute)."""
+    return reverse("portal:status", args=[application.reference, status_key(application.reference)])
 
 
 def new_reference() -> str:
@@ -184,6 +196,7 @@ class Applicant:
     email: str = ""
     identifier: str = ""  # what the identity check established
     identity_level: str = ""
+    address: str = ""  # the registered address, where a certificate is mailed
 
 
 def application_submit(
@@ -218,6 +231,7 @@ def application_submit(
                     applicant_name=applicant.name.strip()[:64],
                     applicant_email=applicant.email.strip(),
                     applicant_identifier=applicant.identifier[:200],
+                    applicant_address=applicant.address.strip()[:200],
                     identity_level=applicant.identity_level,
                     answers=cleaned,
                     delivery=delivery,
