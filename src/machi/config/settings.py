@@ -166,7 +166,7 @@ if REDIS_URL:
     HUEY = {"huey_class": "huey.RedisHuey", "name": "machi", "url": REDIS_URL, "immediate": False}
 else:
     HUEY = {
-        "huey_class": "huey.SqliteHuey",
+        "huey_class": "machi.core.queue.SqliteHuey",
         "name": "machi",
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": False,
@@ -392,6 +392,10 @@ MACHI_CERTIFICATE_FONT = os.environ.get("MACHI_CERTIFICATE_FONT", "")
 # --- Online procedures (machi.procedures) ---------------------------------------------------------
 # Days after an application was finished before its applicant's personal data is removed.
 MACHI_PROCEDURES_RETENTION_DAYS = int(os.environ.get("MACHI_PROCEDURES_RETENTION_DAYS", "1095"))
+# Residents' API limits per minute: per resident (their identifier) and per network address
+# (high: a shelter's 00000JAPAN puts many residents behind one address).
+MACHI_PROCEDURES_API_RESIDENT_RATE = int(os.environ.get("MACHI_PROCEDURES_API_RESIDENT_RATE", "30"))
+MACHI_PROCEDURES_API_IP_RATE = int(os.environ.get("MACHI_PROCEDURES_API_IP_RATE", "600"))
 # Days a resident's saved, unsent application is kept for resuming.
 MACHI_PROCEDURES_DRAFT_DAYS = int(os.environ.get("MACHI_PROCEDURES_DRAFT_DAYS", "30"))
 # JPKI-style signatures: the trust anchors (PEM file(s) of CA certificates) and a folder of
