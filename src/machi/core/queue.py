@@ -10,6 +10,7 @@ never the database's integrity. With Redis configured, Huey uses Redis instead.
 from __future__ import annotations
 
 import sqlite3
+
 from huey import SqliteHuey as _SqliteHuey
 from huey.storage import SqliteStorage as _SqliteStorage
 
