@@ -15,12 +15,12 @@ from huey import SqliteHuey as _SqliteHuey
 from huey.storage import SqliteStorage as _SqliteStorage
 
 
-class SqliteStorage(_SqliteStorage):  # type: ignore[misc]
+class SqliteStorage(_SqliteStorage):
     def _create_connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection = super()._create_connection()
         conn.execute("pragma synchronous=1")  # NORMAL, as the main database
         return conn
 
 
-class SqliteHuey(_SqliteHuey):  # type: ignore[misc]
+class SqliteHuey(_SqliteHuey):
     storage_class = SqliteStorage
