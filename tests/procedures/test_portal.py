@@ -143,7 +143,7 @@ def test_a_jpki_procedure_needs_a_signature_at_the_end(
     last = reverse("portal:step", args=[draft.pk, 5])
     page = client.get(last).content.decode()
     assert 'name="address"' not in page
-    client.post(last, {"delivery": "mail", "payment": "counter"})
+    client.post(last, {"delivery": "mail", "payment": "postal_order"})
     data = client.get(reverse("portal:signing_data", args=[draft.pk]))
     assert data["Content-Disposition"] == 'attachment; filename="application.json"'
     assert data.content == base.signing_payload(

@@ -265,9 +265,14 @@ MACHI_DEMO_LOADERS = [
     "machi.wifi.portal.demo.load_demo_portal",
     "machi.notify.demo.load_demo_notify",
     "machi.procedures.catalogue.load_demo_procedures",
+    "machi.procedures.demo.load_demo_pki",
 ]
 # Processes `machi demo` runs beside web and worker, room by room (each returns {name: argv}).
-MACHI_DEMO_PROCESSES = ["machi.wifi.demo.demo_processes", "machi.notify.demo.demo_processes"]
+MACHI_DEMO_PROCESSES = [
+    "machi.wifi.demo.demo_processes",
+    "machi.notify.demo.demo_processes",
+    "machi.procedures.demo.demo_processes",
+]
 # Where the disaster banner sends residents (the public shelter status page).
 MACHI_PHASE_LINK = "/shelters/status/"
 # Open every suitable shelter at once on a declaration, instead of proposing them to HQ.

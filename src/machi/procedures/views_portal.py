@@ -224,6 +224,19 @@ def _providers(proc: Procedure) -> list[tuple[str, str]]:
     return [(p.name, str(p.label)) for p in payments_base.providers_for(proc)]
 
 
+def _payment_fits(proc: Procedure, form: forms_portal.DeliveryForm) -> None:
+    """Paying at the counter needs collecting there: refuse the pair beside the field."""
+    from machi.procedures.payments import base as payments_base
+
+    fits = {
+        p.name for p in payments_base.providers_for(proc, delivery=form.cleaned_data["delivery"])
+    }
+    if form.cleaned_data["payment"] not in fits:
+        form.add_error(
+            "payment", _("This way of paying does not fit how you receive it. Choose another.")
+        )
+
+
 def _delivery_form(draft: Draft, data: Any = None) -> forms_portal.DeliveryForm:
     identity = base.Identity.from_dict(draft.identity)
     proc = draft.procedure
@@ -265,6 +278,8 @@ def step(request: HttpRequest, draft_id: uuid.UUID, number: int) -> HttpResponse
         )
     status = 200
     if request.method == "POST":
+        if is_delivery and form.is_valid() and form.cleaned_data.get("payment"):
+            _payment_fits(proc, form)
         if form.is_valid():
             if is_delivery:
                 answers = dict(draft.answers)
@@ -496,21 +511,24 @@ def _after_submit(request: HttpRequest, draft: Draft, application: Application) 
     drafts.draft_forget(request, draft)
     mine = list(request.session.get("procedures_mine", []))[-19:]
     request.session["procedures_mine"] = [*mine, application.reference]
-    done = reverse("portal:done", args=[application.reference])
     if application.fee_yen and provider:
         from machi.procedures.payments import services as payment_services
+        from machi.procedures.payments import views as payment_views
 
         try:
-            payment = payment_services.payment_create(application, provider)
-            start = payment_services.payment_start(
-                payment, return_url=request.build_absolute_uri(done)
+            payment = payment_services.payment_create(
+                application=application, provider_name=provider
             )
-        except services.ProcedureError as exc:
+            if payment.provider == "card":
+                start = payment_services.payment_start(
+                    payment=payment, return_url=payment_views.return_url(request, payment)
+                )
+                if start.redirect_url:
+                    return redirect(start.redirect_url)
+        except services.ProcedureError as exc:  # the application stands; pay from its page
+            logger.warning("payment of %s not started: %s", application.reference, exc)
             messages.error(request, str(exc))
-        else:
-            if getattr(start, "redirect_url", ""):
-                return redirect(start.redirect_url)
-    return redirect(done)
+    return redirect("portal:done", application.reference)
 
 
 @never_cache
@@ -530,19 +548,29 @@ def done(request: HttpRequest, reference: str) -> HttpResponse:
             "status_link": request.build_absolute_uri(services.status_path(application)),
             "payment": getattr(application, "payment", None),
             "instructions": _instructions(application),
+            "card_due": _card_due(application),
         },
     )
 
 
+def _card_due(application: Application) -> bool:
+    payment = getattr(application, "payment", None)
+    return bool(
+        payment and payment.provider == "card" and payment.status in {"pending", "failed"}
+    )
+
+
 def _instructions(application: Application) -> str:
+    """How to pay a fee still due at the counter or by 定額小為替 (the card pays online)."""
     payment = getattr(application, "payment", None)
     if payment is None or payment.status != "pending":
         return ""
     from machi.procedures.payments import base as payments_base
 
     provider = payments_base.PROVIDERS.get(payment.provider)
-    text = getattr(provider, "instructions", None)
-    return str(text(payment)) if callable(text) else ""
+    if provider is None or provider.online:
+        return ""
+    return str(provider.start(payment, return_url="").instructions or "")
 
 
 # --- Following an application -------------------------------------------------------------------
@@ -585,6 +613,7 @@ def status(request: HttpRequest, reference: str, key: str) -> HttpResponse:
             and application.status in {Status.RECEIVED, Status.REVIEWING, Status.CORRECTION},
             "payment": getattr(application, "payment", None),
             "instructions": _instructions(application),
+            "card_due": _card_due(application),
             "correction": application.status == Status.CORRECTION
             and next((e.message for e in reversed(history) if e.message), ""),
         },

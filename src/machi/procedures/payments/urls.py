@@ -1,5 +1,11 @@
-"""Payment pages: the card gateway's return and webhook."""
+"""Payment pages: the card gateway's return and webhook (under /procedures/pay/)."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from machi.procedures.payments import views
+
+urlpatterns = [
+    path("return/<uuid:application>/", views.pay_return, name="pay_return"),
+    path("start/<uuid:application>/", views.pay_start, name="pay_start"),
+    path("webhook/", views.pay_webhook, name="pay_webhook"),
+]
