@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from machi.core import access
@@ -147,8 +148,17 @@ def detail(request: HttpRequest, reference: str) -> HttpResponse:
             "next": [(value, labels[value]) for value in Status.values if value in allowed],
             "delivery": services.DELIVERY_LABELS.get(application.delivery, application.delivery),
             "can_update": access.may(request.user, Action.UPDATE, application),
+            "identity": IDENTITY_LABELS.get(application.identity_level, application.identity_level),
         },
     )
+
+
+IDENTITY_LABELS = {
+    "counter": _lazy("Seen at the counter"),
+    "email": _lazy("Verified e-mail"),
+    "oidc": _lazy("OpenID Connect"),
+    "jpki": _lazy("Signature with a certificate (JPKI style)"),
+}
 
 
 @staff_required
