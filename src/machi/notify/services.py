@@ -222,6 +222,58 @@ def _send_manage_link(subscriber: Subscriber) -> None:
         _mail(subscriber, subject, body)
 
 
+def send_direct(
+    *, address: str, subject: str, body: str, language: str = "ja", kind: str, key: str = ""
+) -> None:
+    """One mail to one person about their own business (an application received, its status
+    changed), through the notify SMTP server like the confirmation mails.
+
+    ``kind`` says what it is (``procedures.status``), for the log and an ``X-Machi-Kind``
+    header; ``key`` makes the Message-ID, so a mail sent again after a lost answer is one
+    message in the mailbox. Refused for good (NotifyError, field "address"): not an address;
+    an address notify stopped (a bounce: ``bounced``; a complaint: ``unsubscribed``); a server
+    answer 5xx. A temporary failure (no connection, 4xx) raises ``OSError`` or
+    ``smtplib.SMTPException`` as it came: the caller tries again later.
+    """
+    address = email_normalise(address)
+    stopped = Subscriber.objects.filter(
+        address_key=address_key(Channel.EMAIL, address),
+        status__in=[SubscriberStatus.BOUNCED, SubscriberStatus.UNSUBSCRIBED],
+    )
+    if stopped.exists():
+        logger.info("%s mail not sent: the address is stopped (bounce or complaint)", kind)
+        raise NotifyError("this address does not accept our mail", field="address")
+    smtp = get_connection(
+        "django.core.mail.backends.smtp.EmailBackend",
+        host=settings.MACHI_NOTIFY_SMTP_HOST,
+        port=settings.MACHI_NOTIFY_SMTP_PORT,
+        username=settings.EMAIL_HOST_USER,
+        password=settings.EMAIL_HOST_PASSWORD,
+        use_tls=settings.EMAIL_USE_TLS,
+        timeout=10,
+    )
+    sender = conf.email_from()
+    message = EmailMessage(subject, body, sender, [address], connection=smtp)
+    message.extra_headers["Auto-Submitted"] = "auto-generated"
+    message.extra_headers["Content-Language"] = language
+    message.extra_headers["X-Machi-Kind"] = re.sub(r"[^A-Za-z0-9._-]", "-", kind)[:64]
+    if key:
+        left = re.sub(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]", "-", key)
+        domain = sender.rpartition("@")[2].strip(" >") or "localhost"
+        message.extra_headers["Message-ID"] = f"<{left}@{domain}>"
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _text in exc.recipients.values()]
+        if codes and all(code >= 500 for code in codes):
+            raise NotifyError("the mail server refused the address", field="address") from exc
+        raise
+    except smtplib.SMTPResponseException as exc:
+        if exc.smtp_code >= 500:
+            raise NotifyError("the mail server refused the mail", field="address") from exc
+        raise
+
+
 def subscriber_to_confirm(*, token: str) -> Subscriber | None:
     """The subscriber a confirmation link is for, changing nothing. None if bad or old."""
     try:

@@ -1,8 +1,9 @@
 """The retention policy: personal data of finished applications is removed after a period.
 
 ``MACHI_PROCEDURES_RETENTION_DAYS`` (default 1,095: three years) after an application was
-finished (sent, rejected or withdrawn), its applicant's name, e-mail, identifier, address and answers
-are removed; what statistics need stays (procedure, channel, dates, out of hours, status). The
+finished (sent, rejected or withdrawn), its applicant's name, e-mail, identifier, address and
+answers are removed; what statistics need stays (procedure, channel, dates, out of hours,
+status). Residents' unsent drafts go once past their date (MACHI_PROCEDURES_DRAFT_DAYS). The
 status history is append-only and keeps no personal data of its own (staff write its messages
 to the applicant: they are told not to repeat personal details there). The worker runs it each
 night; ``machi procedures_retention`` runs it by hand.

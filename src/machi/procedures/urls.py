@@ -10,6 +10,8 @@ urlpatterns = [
     path("", views.queue, name="queue"),
     path("bulk/", views.bulk, name="bulk"),
     path("payments/", include("machi.procedures.payments.urls_console")),
+    path("print/", include("machi.procedures.urls_print")),
+    path("handoff/", include("machi.procedures.urls_handoff")),
     path("<str:reference>/", views.detail, name="detail"),
     path("<str:reference>/status/", views.move, name="move"),
 ]

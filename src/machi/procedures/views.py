@@ -17,7 +17,7 @@ from machi.core import access
 from machi.core import services as core_services
 from machi.core.roles import Action
 from machi.core.views import staff_required
-from machi.procedures import selectors, services
+from machi.procedures import handlers, selectors, services
 from machi.procedures.models import Application, Procedure, Status
 
 PAGE = 50
@@ -149,6 +149,8 @@ def detail(request: HttpRequest, reference: str) -> HttpResponse:
             "delivery": services.DELIVERY_LABELS.get(application.delivery, application.delivery),
             "can_update": access.may(request.user, Action.UPDATE, application),
             "identity": IDENTITY_LABELS.get(application.identity_level, application.identity_level),
+            "handoff": handlers.handoff_context(application, request.user),
+            "can_print": access.may(request.user, Action.EXPORT, application),
         },
     )
 

@@ -555,9 +555,7 @@ def done(request: HttpRequest, reference: str) -> HttpResponse:
 
 def _card_due(application: Application) -> bool:
     payment = getattr(application, "payment", None)
-    return bool(
-        payment and payment.provider == "card" and payment.status in {"pending", "failed"}
-    )
+    return bool(payment and payment.provider == "card" and payment.status in {"pending", "failed"})
 
 
 def _instructions(application: Application) -> str:

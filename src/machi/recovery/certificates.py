@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import logging
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from machi.core import japanese, jobs
+from machi.core import japanese, jobs, pdffonts
 from machi.core import services as core_services
 from machi.core.models import User
 from machi.core.roles import Action
@@ -47,10 +46,6 @@ from machi.recovery.services import RecoveryError
 
 logger = logging.getLogger(__name__)
 
-FONT_PATHS = (
-    "/usr/share/fonts/opentype/ipafont-mincho/ipam.ttf",
-    "/usr/share/fonts/truetype/ipafont-mincho/ipam.ttf",
-)
 BULK_PAGE = 200
 BULK_KIND = "recovery.certificates_bulk"
 
@@ -103,21 +98,6 @@ def application_review(*, application: CertificateApplication, by: User | None) 
 # --- The PDF --------------------------------------------------------------------------------------
 
 
-@cache
-def _font() -> str:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    configured = str(getattr(settings, "MACHI_CERTIFICATE_FONT", "") or "")
-    for path in (configured, *FONT_PATHS):
-        if path and Path(path).exists():
-            pdfmetrics.registerFont(TTFont("MachiCertificate", path))
-            return "MachiCertificate"
-    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiMin-W3"))  # not embedded: the viewer's font
-    return "HeiseiMin-W3"
-
-
 def _city() -> tuple[str, str]:
     from machi.core.selectors import municipality_current
 
@@ -130,7 +110,7 @@ def render_pdf(certificate: Certificate, *, version: int, reissue_reason: str = 
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
-    font = _font()
+    font = pdffonts.font_name()
     _city_name, mayor = _city()
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=1)

@@ -42,8 +42,6 @@ import hmac
 import html
 import json
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Final
@@ -51,6 +49,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+
+from machi.core.loopback import LoopbackServer, serve_forever
 
 SIGNATURE_HEADER: Final = "Card-Signature"
 CARD_SUCCEEDS: Final = "4242424242424242"
@@ -90,12 +90,14 @@ class _Invalid(Exception):
         self.message = message
 
 
-class CardGateway:
+class CardGateway(LoopbackServer):
     """The fake, in a background thread with its own event loop.
 
     ``public_url``: the address residents' browsers use for the hosted page, when not
     ``base_url`` (behind a proxy in the demo).
     """
+
+    thread_name = "card-gateway-fake"
 
     def __init__(
         self,
@@ -108,11 +110,10 @@ class CardGateway:
         public_url: str | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS,
     ) -> None:
+        super().__init__(host=host, port=port)
         self.api_key = api_key
         self.webhook_secret = webhook_secret
         self.webhook_url = webhook_url
-        self.host = host
-        self.port = port
         self.public_url = public_url
         self.retry_delays = tuple(retry_delays)
         self.sessions: dict[str, Json] = {}
@@ -122,17 +123,12 @@ class CardGateway:
         self.requests: list[Json] = []  # each API request: method, path, key, body, status
         self._idempotency: dict[str, tuple[str, int, Json]] = {}
         self._faults: list[int] = []  # statuses for the next API requests
-        # Handlers run in the fake's loop, tests read from theirs: one lock keeps them apart.
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
 
     # --- steering -------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.url
 
     def fail_next(self, n: int = 1, *, status: int = 503) -> None:
         """Answer ``status`` to the next ``n`` API requests (after authentication)."""
@@ -503,70 +499,11 @@ class CardGateway:
 
     # --- life cycle --------------------------------------------------------------------------
 
-    def start(self) -> CardGateway:
-        """Serve in a background thread; returns once the port is listening."""
-        if self._thread is not None:
-            raise RuntimeError("CardGateway already started")
-        # Binding here, before the thread, makes the port known (and taken) on return.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve(sock))
-            except BaseException as exc:  # reported to start()'s caller
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            self._loop = loop
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="card-gateway-fake", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise failure[0]
-        return self
-
-    async def _serve(self, sock: socket.socket) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-
-    async def _cleanup(self) -> None:
+    async def on_stop(self) -> None:
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in pending:  # webhooks still being retried
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def stop(self) -> None:
-        if self._thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> CardGateway:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -586,15 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         public_url=args.public_url or None,
     )
-    gateway.start()
-    print(f"Card gateway fake on {gateway.base_url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        gateway.stop()
-    return 0
+    return serve_forever(gateway, "Card gateway fake on")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ It does not import Django: the demo runs it with ``python -m machi.procedures.pe
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import binascii
 import hmac
@@ -36,8 +35,6 @@ import html
 import json
 import re
 import secrets
-import socket
-import threading
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -50,6 +47,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
+
+from machi.core.loopback import LoopbackServer, serve_forever
 
 Json = dict[str, Any]
 
@@ -204,7 +203,7 @@ def _with_query(url: str, params: Mapping[str, str]) -> str:
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
-class OidcProvider:
+class OidcProvider(LoopbackServer):
     """The fake, in a background thread with its own event loop.
 
     ``client_jwks`` (a JWKS dict) or ``client_jwks_url`` enable ``private_key_jwt``;
@@ -212,6 +211,9 @@ class OidcProvider:
     (empty: any http(s) URI). ``refused`` lists every refusal (endpoint, error, description),
     ``issued`` every token response (sub, client authentication used).
     """
+
+    thread_name = "oidc-provider-fake"
+    shutdown_timeout = 0.5
 
     def __init__(
         self,
@@ -230,13 +232,12 @@ class OidcProvider:
     ) -> None:
         if fault and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}")
+        super().__init__(host=host, port=port)
         self.client_id = client_id
         self.client_secret = client_secret
         self.client_jwks = client_jwks
         self.client_jwks_url = client_jwks_url
         self.redirect_uris = tuple(redirect_uris)
-        self.host = host
-        self.port = port
         self.fault = fault
         self.auto_approve = auto_approve
         self.code_ttl = code_ttl
@@ -250,17 +251,12 @@ class OidcProvider:
         self._access: dict[str, _Access] = {}
         self._jtis: dict[str, float] = {}
         self._client_keys = _ClientKeys()
-        # Handlers run in the fake's loop, tests steer it from theirs: one lock between them.
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
 
     # --- steering -------------------------------------------------------------------------
 
     @property
     def issuer(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.url
 
     @property
     def token_endpoint(self) -> str:
@@ -685,70 +681,6 @@ class OidcProvider:
             claims["sub"] = "resident-999"
         return web.json_response(claims, headers={"Cache-Control": "no-store"})
 
-    # --- life cycle ------------------------------------------------------------------------
-
-    def start(self) -> OidcProvider:
-        """Serve in a background thread; returns once the port is listening."""
-        if self._thread is not None:
-            raise RuntimeError("OidcProvider already started")
-        # Bound before the thread: the port (and so the issuer) is known on return.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve(sock))
-            except BaseException as exc:  # reported to start()'s caller
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="oidc-provider-fake", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            sock.close()
-            raise failure[0]
-        return self
-
-    async def _serve(self, sock: socket.socket) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-
-    async def _cleanup(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def stop(self) -> None:
-        if self._thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> OidcProvider:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -775,15 +707,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
     )
-    provider.start()
-    print(f"OpenID provider fake on {provider.issuer}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        provider.stop()
-    return 0
+    return serve_forever(provider, "OpenID provider fake on")
 
 
 if __name__ == "__main__":
