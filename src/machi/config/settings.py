@@ -401,6 +401,13 @@ MACHI_PROCEDURES_RETENTION_DAYS = int(os.environ.get("MACHI_PROCEDURES_RETENTION
 # (high: a shelter's 00000JAPAN puts many residents behind one address).
 MACHI_PROCEDURES_API_RESIDENT_RATE = int(os.environ.get("MACHI_PROCEDURES_API_RESIDENT_RATE", "30"))
 MACHI_PROCEDURES_API_IP_RATE = int(os.environ.get("MACHI_PROCEDURES_API_IP_RATE", "600"))
+# E-mail codes asked and OpenID sign-ins started, per network address and hour.
+MACHI_PROCEDURES_CODE_RATE_LIMIT = int(os.environ.get("MACHI_PROCEDURES_CODE_RATE_LIMIT", "30"))
+MACHI_OIDC_RATE_LIMIT = int(os.environ.get("MACHI_OIDC_RATE_LIMIT", "300"))
+# A contact line on cover letters (e.g. "市民課 048-000-0000"), and where residents mail
+# 定額小為替 ("〒000-0000 …"; empty: the city and department's names).
+MACHI_PROCEDURES_CONTACT = os.environ.get("MACHI_PROCEDURES_CONTACT", "")
+MACHI_POSTAL_ADDRESS = os.environ.get("MACHI_POSTAL_ADDRESS", "")
 # Days a resident's saved, unsent application is kept for resuming.
 MACHI_PROCEDURES_DRAFT_DAYS = int(os.environ.get("MACHI_PROCEDURES_DRAFT_DAYS", "30"))
 # JPKI-style signatures: the trust anchors (PEM file(s) of CA certificates) and a folder of
