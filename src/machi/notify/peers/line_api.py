@@ -28,14 +28,11 @@ what arrived, ``POST /_fake/fail`` and ``POST /_fake/reset`` steer it).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import re
-import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -45,6 +42,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
+
+from machi.core.loopback import LoopbackServer, serve_forever
 
 MULTICAST_MAX_TO: Final = 500
 MAX_MESSAGES: Final = 5
@@ -199,7 +198,7 @@ def _check_user(value: Any, prop: str) -> str:
     return value
 
 
-class LineApi:
+class LineApi(LoopbackServer):
     """The fake, in a background thread with its own event loop (or in-loop via ``app()``).
 
     ``rate``: requests per second per endpoint before 429 (0: no limit). ``received`` maps a
@@ -207,6 +206,8 @@ class LineApi:
     issued); ``requests`` lists accepted requests (endpoint, request id, retry key, ``to``,
     message count); ``replies`` lists accepted replies.
     """
+
+    thread_name = "line-api-fake"
 
     def __init__(
         self,
@@ -217,10 +218,9 @@ class LineApi:
         port: int = 0,
         retry_key_ttl: float = RETRY_KEY_TTL,
     ) -> None:
+        super().__init__(host=host, port=port)
         self.token = token
         self.rate = rate
-        self.host = host
-        self.port = port
         self.retry_key_ttl = retry_key_ttl
         self.received: dict[str, list[Json]] = {}
         self.requests: list[Json] = []
@@ -230,17 +230,12 @@ class LineApi:
         self._reply_tokens: dict[str, str | None] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._faults: list[_Fault] = []
-        # Handlers run in the fake's loop, tests read from theirs: one lock keeps them apart.
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
 
     # --- steering -------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.url
 
     def fail_next(
         self,
@@ -500,69 +495,6 @@ class LineApi:
         self.reset()
         return web.json_response({})
 
-    # --- life cycle ------------------------------------------------------------------------
-
-    def start(self) -> LineApi:
-        """Serve in a background thread; returns once the port is listening."""
-        if self._thread is not None:
-            raise RuntimeError("LineApi already started")
-        # Binding here, before the thread, makes the port known (and taken) on return.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve(sock))
-            except BaseException as exc:  # reported to start()'s caller
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="line-api-fake", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise failure[0]
-        return self
-
-    async def _serve(self, sock: socket.socket) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-
-    async def _cleanup(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def stop(self) -> None:
-        if self._thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> LineApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A loopback fake of the LINE Messaging API.")
@@ -572,15 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=0, help="requests/s per endpoint, 0: none")
     args = parser.parse_args(argv)
     api = LineApi(token=args.token, rate=args.rate, host=args.host, port=args.port)
-    api.start()
-    print(f"LINE Messaging API fake on {api.base_url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        api.stop()
-    return 0
+    return serve_forever(api, "LINE Messaging API fake on")
 
 
 if __name__ == "__main__":

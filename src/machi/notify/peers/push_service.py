@@ -37,19 +37,15 @@ checked; no access log; decryption is the one ECDH each message needs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import binascii
 import json
 import re
 import secrets
-import signal
-import socket
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Self
 
 import http_ece  # type: ignore[import-untyped]
 from aiohttp import web
@@ -57,6 +53,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from machi.core.loopback import LoopbackServer, serve_forever
 
 MAX_BODY = 4096  # RFC 8291 §4: what a push service must accept; larger may be refused
 MAX_TOKEN_AHEAD = 24 * 3600  # RFC 8292 §2
@@ -117,12 +115,16 @@ class Rejection:
     reason: str
 
 
-class PushService:
+class PushService(LoopbackServer):
     """The stub; ``start()`` serves it from a thread of its own, ``stop()`` ends it."""
 
+    thread_name = "push-service"
+    shutdown_timeout = 60.0  # aiohttp's default: a push in flight at stop() may finish
+    stop_timeout = 30.0
+    backlog = 1024
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         # Failure injection (plain attributes: set them from the test's thread).
         self.gone: set[str] = set()  # these subscriptions answer 410
         self.throttle = False  # every push answers 429 with Retry-After
@@ -137,74 +139,21 @@ class PushService:
         self._taken: dict[str, list[PushMessage]] = {}
         # Authorization header -> (aud, exp, sub, public key): verified once.
         self._tokens: dict[str, tuple[str, int, str, bytes]] = {}
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.url
 
-    def start(self) -> PushService:
-        """Serve in a background thread with its own event loop; returns once listening."""
+    def start(self) -> Self:
+        """Serve in a background thread with its own event loop; returns once listening.
+        Starting it again while it runs does nothing."""
         if self._thread is not None:
             return self
-        ready = threading.Event()
-        failure: list[BaseException] = []
+        return super().start()
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._listen())
-            except BaseException as exc:
-                failure.append(exc)
-                loop.close()
-                ready.set()
-                return
-            self._loop = loop
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                if self._runner is not None:
-                    loop.run_until_complete(self._runner.cleanup())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="push-service", daemon=True)
-        self._thread.start()
-        ready.wait(30)
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise failure[0]
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None:
-            return
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        self._thread = None
-        self._loop = None
-        self._runner = None
-
-    def __enter__(self) -> PushService:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    async def _listen(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_post("/push/{id}", self._push)
         app.router.add_post("/subscriptions", self._subscribe)
@@ -212,10 +161,7 @@ class PushService:
         app.router.add_get("/by-subscription", self._by_subscription)
         app.router.add_get("/stats", self._stats)
         app.router.add_post("/control", self._control)
-        # No access log: at benchmark rates it would cost more than the checks.
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock, backlog=1024).start()
+        return app
 
     # --- what a test reads and does ----------------------------------------------------------
 
@@ -503,14 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="loopback only; default 127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     args = parser.parse_args(argv)
-    service = PushService(args.host, args.port).start()
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    print(f"push service listening on {service.base_url}", flush=True)
-    stopping.wait()
-    service.stop()
-    return 0
+    return serve_forever(PushService(args.host, args.port), "push service listening on")
 
 
 if __name__ == "__main__":
