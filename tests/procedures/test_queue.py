@@ -103,3 +103,68 @@ def test_only_staff_who_work_on_applications_see_them(
     page = client_for(auditor).get("/console/procedures/")
     assert page.status_code == 200
     assert b"bulk-status" not in page.content  # auditors read, they do not move
+
+
+def test_a_clerk_takes_applications_and_the_queue_shows_whose_they_are(
+    procedures: dict[str, Procedure], make_staff: Callable[..., User], client_for: Any
+) -> None:
+    from django.urls import reverse
+
+    clerk = make_staff(Role.COUNTER, username="madoguchi")
+    other = make_staff(Role.COUNTER, username="tonari")
+    day = dt.datetime(2026, 11, 24, 10, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    first, second = submit(procedures["inkan"], day), submit(procedures["inkan"], day)
+    client = client_for(clerk)
+    answer = client.post(
+        reverse("procedures:assign"), {"reference": [first.reference, second.reference], "to": "me"}
+    )
+    assert answer.status_code == 302
+    first.refresh_from_db()
+    assert first.assigned_to == clerk
+    assert AuditEvent.objects.filter(object_id=str(first.pk), detail__assigned_to="madoguchi")
+    mine = client.get(reverse("procedures:queue") + "?assigned=me&department=").content.decode()
+    assert first.reference in mine
+    assert "madoguchi" in mine
+    services.assign(application=second, to=other, by=other)
+    assert (
+        second.reference
+        not in client.get(reverse("procedures:queue") + "?assigned=me&department=").content.decode()
+    )
+    # Given back from the application's page.
+    client.post(
+        reverse("procedures:assign"),
+        {"reference": first.reference, "to": "none", "from": "detail"},
+    )
+    first.refresh_from_db()
+    assert first.assigned_to is None
+
+
+def test_the_catalogue_page_lists_the_procedures_and_the_admin_checks_the_form(
+    procedures: dict[str, Procedure], make_staff: Callable[..., User], client_for: Any
+) -> None:
+    from django.urls import reverse
+
+    from machi.procedures.admin import ProcedureForm
+
+    client = client_for(make_staff(Role.COUNTER, username="madoguchi"))
+    page = client.get(reverse("procedures:catalogue")).content.decode()
+    assert "住民票の写しの交付請求" in page
+    assert "粗大ごみ収集の申込" in page
+    data = {
+        "slug": "test",
+        "name": "テスト",
+        "department": "市民課",
+        "identity_level": "email",
+        "fee_yen": 0,
+        "deliveries": '["electronic"]',
+        "target_days": 3,
+        "form": '[{"name": "a", "label": "A", "type": "colour"}]',
+        "position": 9,
+        "active": True,
+    }
+    form = ProcedureForm(data)
+    assert not form.is_valid()
+    assert "form[0].type" in str(form.errors["form"])
+    form = ProcedureForm({**data, "form": "[]", "deliveries": '["fax"]'})
+    assert not form.is_valid()
+    assert "deliveries" in form.errors

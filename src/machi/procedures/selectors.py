@@ -21,6 +21,7 @@ class QueueFilter:
     overdue: bool = False
     procedure: str = ""  # a procedure's key
     department: str = ""  # empty: every department
+    assigned: str = ""  # "me": the user's own; "none": nobody's yet
 
 
 def queue(
@@ -38,4 +39,8 @@ def queue(
         found = found.filter(due_on__lt=today or timezone.localdate()).exclude(status__in=FINISHED)
     if filters.procedure:
         found = found.filter(procedure__slug=filters.procedure)
+    if filters.assigned == "me":
+        found = found.filter(assigned_to=user)
+    elif filters.assigned == "none":
+        found = found.filter(assigned_to__isnull=True)
     return found.select_related("procedure", "assigned_to").order_by("due_on", "submitted_at")

@@ -310,3 +310,18 @@ def status_change(
         transaction.on_commit(lambda: _after_status(locked, entry, by))
     application.status, application.completed_at = locked.status, locked.completed_at
     return entry
+
+
+def assign(*, application: Application, to: User | None, by: User | None) -> Application:
+    """Give the application to a member of staff (or to nobody); audited, not a status."""
+    if application.status in FINISHED and to is not None:
+        raise ProcedureError("a finished application is not assigned", field="assigned_to")
+    Application.objects.filter(pk=application.pk).update(assigned_to=to)
+    application.assigned_to = to
+    core_services.audit_record(
+        action=Action.UPDATE,
+        record=application,
+        detail={"assigned_to": to.get_username() if to else ""},
+        actor=by,
+    )
+    return application

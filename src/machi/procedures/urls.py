@@ -9,6 +9,8 @@ app_name = "procedures"
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("bulk/", views.bulk, name="bulk"),
+    path("assign/", views.assign, name="assign"),
+    path("catalogue/", views.catalogue, name="catalogue"),
     path("payments/", include("machi.procedures.payments.urls_console")),
     path("print/", include("machi.procedures.urls_print")),
     path("handoff/", include("machi.procedures.urls_handoff")),

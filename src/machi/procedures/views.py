@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from machi.core import access
 from machi.core import services as core_services
+from machi.core.models import User
 from machi.core.roles import Action
 from machi.core.views import staff_required
 from machi.procedures import handlers, selectors, services
@@ -32,6 +34,9 @@ def _filters(request: HttpRequest, default_department: str) -> selectors.QueueFi
         overdue=request.GET.get("overdue") == "1",
         procedure=request.GET.get("procedure", "")[:48],
         department=request.GET.get("department", default_department)[:64],
+        assigned=assigned
+        if (assigned := request.GET.get("assigned", "")) in {"me", "none"}
+        else "",
     )
 
 
@@ -51,6 +56,11 @@ def queue(request: HttpRequest) -> HttpResponse:
     # cost more than the query (the page is read all day by every clerk).
     labels = {value: str(label) for value, label in Status.choices}
     names: dict[int, str] = {}
+    staff = dict(
+        User.objects.filter(
+            pk__in={a.assigned_to_id for a in shown if a.assigned_to_id}
+        ).values_list("pk", "username")
+    )
     rows = []
     for a in shown:
         submitted = timezone.localtime(a.submitted_at)
@@ -65,6 +75,7 @@ def queue(request: HttpRequest) -> HttpResponse:
                 "out_of_hours": a.out_of_hours,
                 "due": a.due_on.isoformat(),
                 "overdue": a.due_on < today and a.status not in services.FINISHED,
+                "assigned": staff.get(a.assigned_to_id or 0, ""),
             }
         )
     core_services.audit_record_many(action=Action.READ, records=shown)
@@ -76,6 +87,7 @@ def queue(request: HttpRequest) -> HttpResponse:
                 "overdue": "1" if filters.overdue else "",
                 "procedure": filters.procedure,
                 "department": filters.department,
+                "assigned": filters.assigned,
             }.items()
             if v
         }
@@ -181,3 +193,56 @@ def move(request: HttpRequest, reference: str) -> HttpResponse:
     else:
         messages.success(request, _("Status recorded."))
     return redirect("procedures:detail", reference=reference)
+
+
+@staff_required
+@require_POST
+def assign(request: HttpRequest) -> HttpResponse:
+    """Take applications (``to=me``) or give them back (``to=none``): from the application's
+    page (one ``reference``) or the queue (several)."""
+    access.require(request.user, Action.UPDATE, Application)
+    me = access.user_of(request)
+    to = me if request.POST.get("to") == "me" else None
+    references = request.POST.getlist("reference")[:200]
+    done = 0
+    for application in Application.objects.filter(reference__in=references):
+        try:
+            services.assign(application=application, to=to, by=me)
+            done += 1
+        except services.ProcedureError as exc:
+            messages.error(request, f"{application.reference}: {exc}")
+    if done:
+        messages.success(request, _("%(n)s applications assigned.") % {"n": done})
+    back = request.POST.get("back", "")
+    if len(references) == 1 and request.POST.get("from") == "detail":
+        return redirect("procedures:detail", reference=references[0])
+    return redirect(reverse("procedures:queue") + "?" + back)
+
+
+@staff_required
+@require_GET
+def catalogue(request: HttpRequest) -> HttpResponse:
+    """The procedures offered, as residents see them, with their open applications; the
+    administrators edit them in the back office."""
+    access.require(request.user, Action.READ, Procedure)
+    open_counts = dict(
+        Application.objects.exclude(status__in=services.FINISHED)
+        .values_list("procedure_id")
+        .annotate(n=Count("pk"))
+        .values_list("procedure_id", "n")
+    )
+    rows = [
+        {
+            "procedure": p,
+            "identity": IDENTITY_LABELS.get(p.identity_level, p.identity_level),
+            "deliveries": [services.DELIVERY_LABELS.get(d, d) for d in p.deliveries],
+            "fields": len(p.form),
+            "open": open_counts.get(p.pk, 0),
+        }
+        for p in Procedure.objects.all()
+    ]
+    return render(
+        request,
+        "procedures/catalogue.html",
+        {"rows": rows, "can_edit": access.may(request.user, Action.UPDATE, Procedure)},
+    )
