@@ -36,6 +36,16 @@ SECRET = "test-webhook-secret"
 WEBHOOK = "/procedures/pay/webhook/"
 
 
+@pytest.fixture(autouse=True)
+def _in_english(settings: Any) -> Iterator[None]:
+    """These tests read the pages in English (the msgids); the pages default to Japanese."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def procedures(db: Any) -> dict[str, Procedure]:
     return {p.slug: p for p in catalogue.catalogue_load()}

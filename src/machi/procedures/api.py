@@ -166,7 +166,7 @@ class StatusIn(Schema):
     )
 
 
-def _out(application: Application) -> dict[str, Any]:
+def _out(application: Application, history: list[Any] | None = None) -> dict[str, Any]:
     return {
         "reference": application.reference,
         "status_url": services.status_path(application),
@@ -178,7 +178,7 @@ def _out(application: Application) -> dict[str, Any]:
         "due_on": application.due_on,
         "fee_yen": application.fee_yen,
         "delivery": application.delivery,
-        "history": list(application.history.all()),
+        "history": list(application.history.all()) if history is None else history,
     }
 
 
@@ -197,7 +197,7 @@ def procedures(request: HttpRequest) -> list[Procedure]:
     "token (e-mail level) or sign the application (`signature`, JPKI level).",
 )
 def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[Any]:
-    procedure = Procedure.objects.filter(slug=payload.procedure, active=True).first()
+    procedure = services.procedure_offered(payload.procedure)
     if procedure is None:
         raise problems.invalid("procedure", f"no procedure has the key {payload.procedure!r}")
     who = request.auth  # type: ignore[attr-defined]
@@ -227,7 +227,9 @@ def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[A
         )
     except services.ProcedureError as exc:
         raise problems.invalid(exc.field, str(exc)) from exc
-    return Status(201, _out(made))
+    # A new application's history is its first status: no need to read it back.
+    first = {"status": made.status, "at": made.submitted_at, "message": ""}
+    return Status(201, _out(made, history=[first]))
 
 
 def _resident(procedure: Procedure, payload: ApplicationIn, who: Any) -> services.Applicant:

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,25 @@ def add_working_days(day: dt.date, days: int) -> dt.date:
         if day.weekday() < 5 and not jpholiday.is_holiday(day):
             days -= 1
     return day
+
+
+# Procedures offered, by key, as each web process last read them: a submission needs its
+# procedure, and the catalogue changes a few times a year. An edit shows within this time.
+_OFFERED: dict[str, tuple[float, Procedure | None]] = {}
+OFFERED_SECONDS = 10.0
+
+
+def procedure_offered(slug: str) -> Procedure | None:
+    """The active procedure with this key (read at most every ten seconds per process)."""
+    now = time.monotonic()
+    cached = _OFFERED.get(slug)
+    if cached is not None and now - cached[0] < OFFERED_SECONDS:
+        return cached[1]
+    found = Procedure.objects.filter(slug=slug, active=True).first()
+    if len(_OFFERED) > 1000:  # keys asked for that do not exist: keep the memory bounded
+        _OFFERED.clear()
+    _OFFERED[slug] = (now, found)
+    return found
 
 
 def status_key(reference: str) -> str:
