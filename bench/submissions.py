@@ -111,6 +111,7 @@ def submit_load(
     Returns the phase (latency from due time) and the service latencies (from sending)."""
     phase = Phase(PATH)
     service: list[float] = []
+    timeline: list[tuple[float, float]] = []  # (seconds from the start, latency)
     lock = threading.Lock()
     residents = len(tokens)
     start_at = time.perf_counter() + 0.5  # every thread ready before the first is due
@@ -127,6 +128,7 @@ def submit_load(
         }
         latencies: list[float] = []
         served: list[float] = []
+        moments: list[tuple[float, float]] = []
         statuses: dict[int, int] = {}
         errors: dict[str, int] = {}
         received = 0
@@ -151,6 +153,7 @@ def submit_load(
             done = time.perf_counter()
             latencies.append(done - (due if rate else sent))
             served.append(done - sent)
+            moments.append((sent - start_at, done - (due if rate else sent)))
             statuses[response.status] = statuses.get(response.status, 0) + 1
             received += len(data)
             if response.will_close:
@@ -159,6 +162,7 @@ def submit_load(
         with lock:
             phase.latencies.extend(latencies)
             service.extend(served)
+            timeline.extend(moments)
             phase.bytes_total += received
             for key, count in statuses.items():
                 phase.statuses[key] = phase.statuses.get(key, 0) + count
@@ -173,7 +177,19 @@ def submit_load(
         thread.join(timeout=seconds + 60)
     phase.elapsed = time.perf_counter() - start_at
     phase.cpu_client = time.process_time() - cpu_before
+    phase.timeline = timeline  # type: ignore[attr-defined]
     return phase, service
+
+
+def per_second(timeline: list[tuple[float, float]]) -> list[list[float]]:
+    """[second, submissions sent in it, their worst latency in ms]: where the tail comes from."""
+    seconds: dict[int, list[float]] = {}
+    for moment, latency in timeline:
+        seconds.setdefault(int(moment), []).append(latency)
+    return [
+        [second, len(found), round(max(found) * 1000, 1)]
+        for second, found in sorted(seconds.items())
+    ]
 
 
 def summarise_submissions(phase: Phase, service: list[float]) -> dict[str, Any]:
@@ -217,6 +233,7 @@ def measured(
     posts = {
         **summarise_submissions(phase, service),
         **cpu_per_request(cpu_spent(middle, after), phase, database_url),
+        "per_second": per_second(getattr(phase, "timeline", [])),
     }
     return {
         "offered_rate": rate,

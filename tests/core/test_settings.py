@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -42,7 +43,7 @@ def test_production_defaults_are_safe(tmp_path: Path) -> None:
     assert values["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1", "[::1]"]
     assert (values["LANGUAGE_CODE"], values["TIME_ZONE"]) == ("ja", "Asia/Tokyo")
     assert values["db"] == "django.db.backends.sqlite3"
-    assert values["huey"] == "huey.SqliteHuey"
+    assert values["huey"] == "machi.core.queue.SqliteHuey"
 
 
 def test_the_demo_turns_debug_on_and_https_off(tmp_path: Path) -> None:
@@ -92,3 +93,13 @@ def test_every_page_carries_the_security_headers(client: Client, db: None) -> No
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
     assert len(response["X-Request-ID"]) == 16
+
+
+def test_the_sqlite_queue_commits_without_an_fsync_each_time(tmp_path: Any) -> None:
+    """Huey's SQLite queue runs at synchronous=NORMAL like the main database (ADR 0016)."""
+    from machi.core.queue import SqliteHuey
+
+    queue = SqliteHuey("t", filename=str(tmp_path / "q.sqlite3"))
+    with queue.storage.db() as cursor:
+        assert cursor.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL
+        assert cursor.execute("pragma journal_mode").fetchone()[0] == "wal"
