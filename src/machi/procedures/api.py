@@ -190,7 +190,7 @@ def procedures(request: HttpRequest) -> list[Procedure]:
 @router.post(
     "/applications",
     response={201: ApplicationOut},
-    auth=[*STAFF_AUTH, ResidentTokenAuth(), _anyone],
+    auth=[ResidentTokenAuth(), *STAFF_AUTH, _anyone],
     throttle=[ResidentThrottle()],
     summary="Submit an application (answers checked against the form; returns the reference)",
     description="Staff at the counter send `applicant`. Residents authenticate with their "
@@ -328,7 +328,7 @@ def handoff(
 @router.get(
     "/applications/{reference}",
     response=ApplicationOut,
-    auth=[*STAFF_AUTH, ResidentTokenAuth(), _anyone],
+    auth=[ResidentTokenAuth(), *STAFF_AUTH, _anyone],
     throttle=[ResidentThrottle()],
     summary="An application and its status history, for staff or the applicant (audited)",
     description="The applicant: their resident token, or `key` from their status link.",

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
+from machi.core import fastsql
 from machi.core import services as core_services
 from machi.core.models import User
 from machi.core.roles import Action
@@ -104,9 +105,16 @@ def status_key(reference: str) -> str:
     return salted_hmac("machi.procedures.status", reference).hexdigest()[:24]
 
 
+@functools.cache
+def _status_pattern() -> str:
+    # reverse() walks the URL patterns each time: once per process is enough.
+    return reverse("portal:status", args=["REFERENCE", "KEY"])
+
+
 def status_path(application: Application) -> str:
     """The applicant's status page (path; the mails make it absolute)."""
-    return reverse("portal:status", args=[application.reference, status_key(application.reference)])
+    reference = application.reference
+    return _status_pattern().replace("REFERENCE", reference).replace("KEY", status_key(reference))
 
 
 def new_reference() -> str:
@@ -245,29 +253,35 @@ def application_submit(
     for _attempt in range(5):  # a reference already taken (1 in 2^60): draw again
         try:
             with transaction.atomic():
-                application = Application.objects.create(
-                    reference=new_reference(),
-                    procedure=procedure,
-                    applicant_name=applicant.name.strip()[:64],
-                    applicant_email=applicant.email.strip(),
-                    applicant_identifier=applicant.identifier[:200],
-                    applicant_address=applicant.address.strip()[:200],
-                    identity_level=applicant.identity_level,
-                    answers=cleaned,
-                    delivery=delivery,
-                    fee_yen=procedure.fee_yen,
-                    channel=channel,
-                    submitted_at=moment,
-                    out_of_hours=out_of_hours(moment),
-                    status=Status.RECEIVED,
-                    department=procedure.department,
-                    due_on=add_working_days(timezone.localdate(moment), procedure.target_days),
+                # Plain INSERTs (core.fastsql): the hottest write of the room, 200 residents
+                # at once after an evening broadcast.
+                application = fastsql.insert(
+                    Application(
+                        reference=new_reference(),
+                        procedure=procedure,
+                        applicant_name=applicant.name.strip()[:64],
+                        applicant_email=applicant.email.strip(),
+                        applicant_identifier=applicant.identifier[:200],
+                        applicant_address=applicant.address.strip()[:200],
+                        identity_level=applicant.identity_level,
+                        answers=cleaned,
+                        delivery=delivery,
+                        fee_yen=procedure.fee_yen,
+                        channel=channel,
+                        submitted_at=moment,
+                        out_of_hours=out_of_hours(moment),
+                        status=Status.RECEIVED,
+                        department=procedure.department,
+                        due_on=add_working_days(timezone.localdate(moment), procedure.target_days),
+                    )
                 )
-                StatusEntry.objects.create(
-                    application=application,
-                    status=Status.RECEIVED,
-                    at=moment,
-                    actor=by.get_username() if by else "",
+                fastsql.insert(
+                    StatusEntry(
+                        application=application,
+                        status=Status.RECEIVED,
+                        at=moment,
+                        actor=by.get_username() if by else "",
+                    )
                 )
                 core_services.audit_record(action=Action.CREATE, record=application, actor=by)
                 transaction.on_commit(functools.partial(_after_submit, application))
