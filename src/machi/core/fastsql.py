@@ -10,9 +10,11 @@ They skip ``save()`` overrides and signals (Machi has none), and work on SQLite 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections, models, router
+
+M = TypeVar("M", bound=models.Model)
 
 
 @cache
@@ -29,7 +31,7 @@ def _plan(model: type[models.Model], with_pk: bool, vendor: str) -> tuple[str, l
     return sql, fields
 
 
-def insert(obj: models.Model) -> models.Model:
+def insert(obj: M) -> M:
     """INSERT ``obj``; an auto primary key is read back into it (RETURNING)."""
     model = type(obj)
     alias = router.db_for_write(model)
