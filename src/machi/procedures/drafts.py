@@ -16,6 +16,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
+from machi.core import services as core_services
+from machi.core.roles import Action
 from machi.procedures.identity.base import Identity
 from machi.procedures.models import Draft, Procedure
 
@@ -73,6 +75,7 @@ def draft_resume(request: HttpRequest, token: str) -> Draft | None:
     )
     if draft is not None:
         _remember(request, draft, token)
+        core_services.audit_record(action=Action.READ, record=draft, detail={"resumed": True})
     return draft
 
 
@@ -82,6 +85,7 @@ def draft_save(draft: Draft, **changes: Any) -> Draft:
     draft.updated_at = timezone.now()
     draft.expires_at = draft.updated_at + lifetime()
     draft.save()
+    core_services.audit_record(action=Action.UPDATE, record=draft, detail={"draft": True})
     return draft
 
 

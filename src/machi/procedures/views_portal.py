@@ -540,6 +540,7 @@ def done(request: HttpRequest, reference: str) -> HttpResponse:
     application = get_object_or_404(
         Application.objects.select_related("procedure"), reference=reference
     )
+    core_services.audit_record(action=Action.READ, record=application, detail={"by": "applicant"})
     return _page(
         request,
         "done.html",
