@@ -9,6 +9,7 @@ never leak from one test to the next.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -258,3 +259,32 @@ def axe() -> Callable[..., list[dict[str, Any]]]:
 def assert_accessible() -> Callable[[Any], None]:
     """``assert_accessible(page)``: fails listing every serious or critical axe violation."""
     return check_accessible
+
+
+def english_left(
+    page: Any, *, allowed: frozenset[str] = frozenset(), skip: str = "", strip: str = ""
+) -> list[str]:
+    """Latin words in the visible text of the page's main part, outside what is meant to be
+    English (``lang="en"``), URLs, e-mail addresses, code and form inputs. ``allowed``: names
+    of things a Japanese page may show; ``skip``: more selectors; ``strip``: a regex of more
+    text to ignore (placeholders, reference numbers)."""
+    selectors = ", ".join(
+        part for part in ('[lang="en"], textarea, select, code, pre, noscript', skip) if part
+    )
+    text = page.evaluate(
+        """(skip) => {
+            const walker = document.createTreeWalker(document.querySelector("main"),
+                NodeFilter.SHOW_TEXT);
+            const parts = [];
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                const parent = node.parentElement;
+                if (parent.closest(skip) || !parent.checkVisibility()) continue;
+                parts.push(node.textContent);
+            }
+            return parts.join(" ");
+        }""",
+        selectors,
+    )
+    text = re.sub(r"https?://\S+|\S+@\S+" + (f"|{strip}" if strip else ""), " ", text)
+    words = re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)
+    return sorted({word for word in words if word not in allowed})

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browser.conftest import english_left
+
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip(
     "playwright.sync_api", reason="browser tests need the playwright package"
@@ -120,30 +122,10 @@ LATIN_ALLOWED = frozenset(
 )
 
 
-def english_left(page: Any) -> list[str]:
-    """Latin words in the visible text of the page's main part, outside what is meant to be
-    English (``lang="en"``), URLs, addresses, ((placeholders)), code and form inputs."""
-    text = page.evaluate(
-        """() => {
-            const skip = '[lang="en"], textarea, select, code, pre, noscript, .mail-headers dt';
-            const walker = document.createTreeWalker(document.querySelector("main"),
-                NodeFilter.SHOW_TEXT);
-            const parts = [];
-            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-                const parent = node.parentElement;
-                if (parent.closest(skip) || !parent.checkVisibility()) continue;
-                parts.push(node.textContent);
-            }
-            return parts.join(" ");
-        }"""
-    )
-    text = re.sub(r"https?://\S+|\S+@\S+|\(\([^)]*\)\)", " ", text)
-    words = re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)
-    return sorted({word for word in words if word not in LATIN_ALLOWED})
-
-
 def japanese_only(page: Any) -> None:
-    left = english_left(page)
+    left = english_left(
+        page, allowed=LATIN_ALLOWED, skip=".mail-headers dt", strip=r"\(\([^)]*\)\)"
+    )
     assert not left, f"English left on the Japanese page {page.url}: {left}"
 
 

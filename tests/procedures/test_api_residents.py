@@ -84,9 +84,7 @@ def test_bad_answers_name_their_field(procedures: dict[str, Procedure]) -> None:
     assert bad.json()["errors"][0]["field"] == "body.payload.answers.colour"
 
 
-def test_a_resident_is_limited_per_minute(
-    procedures: dict[str, Procedure], settings: Any
-) -> None:
+def test_a_resident_is_limited_per_minute(procedures: dict[str, Procedure], settings: Any) -> None:
     settings.MACHI_PROCEDURES_API_RESIDENT_RATE = 3
     answers = [post(GOMI, **resident("busy@example.jp")).status_code for _ in range(4)]
     assert answers == [201, 201, 201, 429]

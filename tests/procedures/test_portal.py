@@ -107,8 +107,12 @@ def test_an_email_resident_applies_page_by_page_checks_and_follows_the_status(
     bad = reverse("portal:status", args=[application.reference, "0" * 24])
     assert other.get(bad).status_code == 404
     assert AuditEvent.objects.filter(object_id=str(application.pk), action="read").exists()
-    # The applicant withdraws.
-    other.post(link.group(1), {"action": "withdraw"})
+    # The applicant withdraws, after saying yes a second time.
+    asked = other.post(link.group(1), {"action": "withdraw"}).content.decode()
+    assert 'value="withdraw_confirmed"' in asked
+    application.refresh_from_db()
+    assert application.status == Status.RECEIVED
+    other.post(link.group(1), {"action": "withdraw_confirmed"})
     application.refresh_from_db()
     assert application.status == Status.WITHDRAWN
 

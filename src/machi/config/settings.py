@@ -435,6 +435,9 @@ MACHI_CARD_PORT = int(os.environ.get("MACHI_CARD_PORT", "8031"))
 MACHI_CARD_API_URL = os.environ.get(
     "MACHI_CARD_API_URL", f"http://127.0.0.1:{MACHI_CARD_PORT}" if DEMO else ""
 )
+# Where the gateway's payment page is, if not at the API's address (the pages' CSP lets forms
+# go there: the resident is sent to it after sending an application).
+MACHI_CARD_PAGE_ORIGIN = os.environ.get("MACHI_CARD_PAGE_ORIGIN", "")
 MACHI_CARD_API_KEY = os.environ.get("MACHI_CARD_API_KEY", "demo-card-key" if DEMO else "")
 MACHI_CARD_WEBHOOK_SECRET = os.environ.get(
     "MACHI_CARD_WEBHOOK_SECRET", "demo-card-webhook-secret" if DEMO else ""

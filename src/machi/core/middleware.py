@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -47,21 +48,33 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        # Map tiles come from wherever MACHI_TILE_URL points (国土地理院 by default).
-        f"img-src 'self' data: {_origin(settings.MACHI_TILE_URL)}".strip(),
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+@functools.cache
+def _csp(tile_url: str, form_targets: tuple[str, ...]) -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            # Map tiles come from wherever MACHI_TILE_URL points (国土地理院 by default).
+            f"img-src 'self' data: {_origin(tile_url)}".strip(),
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            # A form whose answer redirects elsewhere needs that place here too (Chromium
+            # applies form-action to the redirect): the card gateway's payment page.
+            " ".join(["form-action 'self'", *form_targets]),
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def content_security_policy() -> str:
+    """The policy for the current settings (read per response: tests change them)."""
+    card = str(getattr(settings, "MACHI_CARD_PAGE_ORIGIN", "") or "") or _origin(
+        str(getattr(settings, "MACHI_CARD_API_URL", "") or "")
+    )
+    return _csp(settings.MACHI_TILE_URL, (card,) if card else ())
 
 
 class ContentSecurityPolicyMiddleware:
@@ -72,6 +85,6 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Content-Security-Policy", content_security_policy())
         response.headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self)")
         return response

@@ -138,6 +138,8 @@ CATALOGUE: tuple[dict[str, Any], ...] = (
                 "name": "items",
                 "label": "出すもの",
                 "label_en": "Items",
+                "help": "品目と数を書いてください（例：ソファ 1点、冷蔵庫 1台）。",
+                "help_en": "What and how many (e.g. a sofa, a fridge).",
                 "type": "textarea",
                 "required": True,
                 "max_length": 500,

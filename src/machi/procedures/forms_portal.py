@@ -38,8 +38,13 @@ def pages(procedure: Procedure) -> list[list[dict[str, Any]]]:
 
 def _field(item: Mapping[str, Any]) -> forms.Field:
     kind = item.get("type", "text")
+    label = label_of(item)
+    required = (
+        _("Choose “%(label)s”.") if kind in {"choice", "checkbox"} else _("Enter “%(label)s”.")
+    ) % {"label": label}
     common: dict[str, Any] = {
-        "label": label_of(item),
+        "label": label,
+        "error_messages": {"required": required},
         "required": bool(item.get("required")),
         "help_text": str(item.get("help_en") or item.get("help", ""))
         if _english()
@@ -142,6 +147,9 @@ class DeliveryForm(forms.Form):
         super().__init__(*args, **kwargs)
         delivery = cast(forms.ChoiceField, self.fields["delivery"])
         delivery.choices = [(d, DELIVERY_LABELS.get(d, d)) for d in procedure.deliveries]
+        if len(procedure.deliveries) == 1:  # nothing to choose: not asked
+            delivery.widget = forms.HiddenInput()
+            delivery.initial = procedure.deliveries[0]
         if providers:
             payment = cast(forms.ChoiceField, self.fields["payment"])
             payment.choices = providers

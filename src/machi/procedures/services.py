@@ -211,6 +211,8 @@ def answers_shown(procedure: Procedure, answers: Mapping[str, Any]) -> list[tupl
                 if isinstance(c, dict)
             }
             value = labels.get(value, value)
+        elif isinstance(value, bool):
+            value = _("Yes") if value else _("No")
         shown.append((item.get("label", name), value))
     return shown
 

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -276,6 +277,10 @@ def step(request: HttpRequest, draft_id: uuid.UUID, number: int) -> HttpResponse
             items=items,
             initial={item["name"]: draft.answers.get(item["name"]) for item in items},
         )
+    if is_delivery and _nothing_to_ask(form):
+        # One way of delivery, an address already known, no fee: straight to the check.
+        drafts.draft_save(draft, delivery=proc.deliveries[0])
+        return redirect("portal:check", draft.pk)
     status = 200
     if request.method == "POST":
         if is_delivery and form.is_valid() and form.cleaned_data.get("payment"):
@@ -318,6 +323,10 @@ def step(request: HttpRequest, draft_id: uuid.UUID, number: int) -> HttpResponse
     )
 
 
+def _nothing_to_ask(form: Any) -> bool:
+    return all(field.is_hidden for field in form)
+
+
 def _heading(page_items: list[list[dict[str, Any]]], number: int, total: int) -> str:
     if number == total:
         return _("How you receive it")
@@ -337,7 +346,37 @@ def saved(request: HttpRequest, draft_id: uuid.UUID) -> HttpResponse:
     link = request.build_absolute_uri(
         reverse("portal:resume", args=[drafts.token_of(request, draft)])
     )
-    return _page(request, "saved.html", {"draft": draft, "link": link})
+    mailed_to = ""
+    identity = base.Identity.from_dict(draft.identity)
+    address = draft.answers.get("_email", "") or (identity.email if identity else "")
+    if address and request.session.get("procedures_resume_mailed") != str(draft.pk):
+        mailed_to = _mail_resume_link(draft, address, link)
+        if mailed_to:
+            request.session["procedures_resume_mailed"] = str(draft.pk)
+    return _page(request, "saved.html", {"draft": draft, "link": link, "mailed_to": mailed_to})
+
+
+def _mail_resume_link(draft: Draft, address: str, link: str) -> str:
+    """The resume link to the resident's own verified address (once per draft and browser)."""
+    from machi.notify import services as notify_services
+
+    try:
+        notify_services.send_direct(
+            address=address,
+            subject=_("Your saved application: %(procedure)s")
+            % {"procedure": draft.procedure.name},
+            body=_(
+                "You saved an application to finish later. Continue it here until %(date)s:\n\n"
+                "%(link)s\n\nAnyone with this link can see your answers: do not pass it on."
+            )
+            % {"date": draft.expires_at.date().isoformat(), "link": link},
+            language=(get_language() or "ja")[:2],
+            kind="procedures.draft",
+        )
+    except Exception:  # the page shows the link anyway
+        logger.warning("the resume link of draft %s could not be mailed", draft.pk)
+        return ""
+    return address
 
 
 @never_cache
@@ -396,6 +435,8 @@ def check(request: HttpRequest, draft_id: uuid.UUID) -> HttpResponse:
     """Check your answers, then submit (with the signature, for a JPKI procedure)."""
     draft = _draft(request, draft_id)
     proc = draft.procedure
+    if not draft.delivery and len(proc.deliveries) == 1:  # never asked: nothing to choose
+        drafts.draft_save(draft, delivery=proc.deliveries[0])
     problem = _missing(draft)
     jpki = proc.identity_level == "jpki"
     posted = request.method == "POST"
@@ -430,6 +471,7 @@ def check(request: HttpRequest, draft_id: uuid.UUID) -> HttpResponse:
         else:
             return _after_submit(request, draft, application)
     provider_labels = dict(_providers(proc))
+    signed = base.Identity.from_dict(draft.identity)
     return _page(
         request,
         "check.html",
@@ -442,7 +484,13 @@ def check(request: HttpRequest, draft_id: uuid.UUID) -> HttpResponse:
             "contact": draft.answers.get("_email", "")
             or (base.Identity.from_dict(draft.identity) or base.Identity("", "")).email,
             "payment": provider_labels.get(draft.payment_provider, ""),
+            "applicant_name": signed.name if signed else "",
+            "applicant_address": signed.address if signed else "",
             "delivery_step": _steps(draft),
+            "back_step": _steps(draft)
+            if not _nothing_to_ask(_delivery_form(draft))
+            else max(1, _steps(draft) - 1),
+            "delivery_changeable": len(proc.deliveries) > 1,
             "problem": problem,
             "jpki": jpki,
             "signature_form": signature_form,
@@ -586,7 +634,8 @@ def status(request: HttpRequest, reference: str, key: str) -> HttpResponse:
     )
     if application.anonymised_at:
         raise Http404("removed")
-    if request.method == "POST" and request.POST.get("action") == "withdraw":
+    confirm_withdraw = request.method == "POST" and request.POST.get("action") == "withdraw"
+    if request.method == "POST" and request.POST.get("action") == "withdraw_confirmed":
         try:
             services.status_change(
                 application=application,
@@ -610,6 +659,8 @@ def status(request: HttpRequest, reference: str, key: str) -> HttpResponse:
             "steps": _progress(application),
             "can_withdraw": Status.WITHDRAWN in services.TRANSITIONS[Status(application.status)]
             and application.status in {Status.RECEIVED, Status.REVIEWING, Status.CORRECTION},
+            "confirm_withdraw": confirm_withdraw,
+            "ended": application.status in {Status.REJECTED, Status.WITHDRAWN},
             "payment": getattr(application, "payment", None),
             "instructions": _instructions(application),
             "card_due": _card_due(application),

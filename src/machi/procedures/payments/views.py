@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from machi.procedures import services as procedure_services
 from machi.procedures.models import Payment, PaymentStatus
 from machi.procedures.payments import base, card, services
 
@@ -69,6 +70,11 @@ def pay_return(request: HttpRequest, application: uuid.UUID) -> HttpResponse:
             "instructions": instructions,
             "can_pay": provider.online
             and payment.status in {PaymentStatus.PENDING, PaymentStatus.FAILED},
+            # The resident comes here straight from the gateway: the only page that can give
+            # them the status link (the application's UUID is as secret as the link).
+            "status_link": request.build_absolute_uri(
+                procedure_services.status_path(payment.application)
+            ),
         },
     )
     response["Cache-Control"] = "no-store"
