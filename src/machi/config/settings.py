@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "machi.notify",
     "machi.recovery",
     "machi.procedures",
+    "machi.guide",
 ]
 
 MIDDLEWARE = [
