@@ -22,6 +22,7 @@ urlpatterns = [
     path("console/notify/", include("machi.notify.urls")),
     path("console/recovery/", include("machi.recovery.urls")),
     path("console/procedures/", include("machi.procedures.urls")),
+    path("console/guide/", include("machi.guide.urls")),
     path("console/", include("machi.emergency.urls_field")),
     path("", include("machi.shelters.urls_public")),
     path("", include("machi.emergency.urls_public")),

@@ -11,6 +11,8 @@ class GuideConfig(AppConfig):
     verbose_name = _("Guidance (総合案内)")
 
     def ready(self) -> None:
+        from machi.core import nav
         from machi.guide import policies
 
         policies.register()
+        nav.register("guide:entries", _("FAQ"), resource="guide.entry", order=48)
