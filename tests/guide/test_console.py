@@ -43,7 +43,8 @@ def test_a_clerk_imports_edits_and_sees_the_history(
     )
     assert edited.status_code == 302
     history = client.get(reverse("guide:entry_edit", args=[entry.pk])).content.decode()
-    assert "console" in history and "import" in history
+    assert "console" in history
+    assert "import" in history
     assert entry.revisions.count() == 2
     assert AuditEvent.objects.filter(object_type="guide.entry", action="update").exists()
     exported = client.get(reverse("guide:export"))
@@ -63,9 +64,7 @@ def test_a_bad_file_lists_its_problems_and_saves_nothing(
     assert not Entry.objects.exists()
 
 
-def test_staff_who_only_read_cannot_edit(
-    make_staff: Callable[..., User], client_for: Any
-) -> None:
+def test_staff_who_only_read_cannot_edit(make_staff: Callable[..., User], client_for: Any) -> None:
     client = client_for(make_staff(Role.HQ, username="honbu"))
     assert client.get(reverse("guide:entries")).status_code == 200
     assert client.get(reverse("guide:entry_new")).status_code == 403

@@ -73,3 +73,25 @@ def test_export_opens_in_excel_and_imports_back(db: Any) -> None:
     assert len(rows) == 3
     Entry.objects.all().delete()
     assert faq.import_csv(data).created == 2
+
+
+def test_the_commands_import_export_and_index(db: Any, tmp_path: Any) -> None:
+    from django.core.management import CommandError, call_command
+
+    from machi.guide import services
+
+    source = tmp_path / "faq.csv"
+    source.write_bytes((HEADER + ROWS).encode("cp932"))
+    out = io.StringIO()
+    services.forget_index()
+    call_command("guide", "import", str(source), stdout=out)
+    assert "2 added" in out.getvalue()
+    assert "search index: 2 entries" in out.getvalue()
+    target = tmp_path / "out.csv"
+    call_command("guide", "export", str(target))
+    assert "避難所はどこですか" in target.read_bytes().decode("utf-8-sig")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes((HEADER + ROWS.replace("2026-04-01", "april")).encode())
+    with pytest.raises(CommandError, match="nothing imported"):
+        call_command("guide", "import", str(bad), stderr=io.StringIO())
+    services.forget_index()

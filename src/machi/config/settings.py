@@ -267,6 +267,7 @@ MACHI_DEMO_LOADERS = [
     "machi.notify.demo.load_demo_notify",
     "machi.procedures.catalogue.load_demo_procedures",
     "machi.procedures.demo.load_demo_pki",
+    "machi.guide.demo.load_demo_guide",
 ]
 # Processes `machi demo` runs beside web and worker, room by room (each returns {name: argv}).
 MACHI_DEMO_PROCESSES = [

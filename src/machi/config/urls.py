@@ -29,6 +29,7 @@ urlpatterns = [
     path("wifi/", include("machi.wifi.portal.urls")),
     path("notify/", include("machi.notify.urls_public")),
     path("procedures/", include("machi.procedures.urls_public")),
+    path("guide/", include("machi.guide.urls_public")),
     path("opendata/", include("machi.wifi.urls_public")),
     path("", include("machi.core.urls")),
 ]

@@ -63,3 +63,40 @@ class Revision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry_id} {self.at:%Y-%m-%d %H:%M}"
+
+
+class Feedback(models.TextChoices):
+    NONE = "", _("No answer yet")
+    RESOLVED = "resolved", _("Solved")
+    UNRESOLVED = "unresolved", _("Not solved")
+
+
+class Question(models.Model):
+    """A question residents asked the chat: what they asked, what it answered, how sure it was,
+    and whether it helped. Low confidence or 「解決しなかった」 puts it in the staff queue.
+    Nothing links it to a person (no session, no address)."""
+
+    text = models.CharField(_("question"), max_length=500)
+    language = models.CharField(max_length=2, default="ja")
+    asked_at = models.DateTimeField(default=timezone.now, db_index=True)
+    top = models.ForeignKey(
+        Entry, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    confidence = models.FloatField(default=0.0)
+    low_confidence = models.BooleanField(default=False, db_index=True)
+    disaster = models.BooleanField(default=False)
+    feedback = models.CharField(max_length=10, choices=Feedback.choices, blank=True, default="")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A secret the asking browser holds, so only it can give feedback on its question.
+    token = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-asked_at"]
+        verbose_name = _("question asked")
+        verbose_name_plural = _("questions asked")
+
+    def __str__(self) -> str:
+        return self.text[:40]

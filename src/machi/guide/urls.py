@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:entry_id>/", views.entry_edit, name="entry_edit"),
     path("import/", views.import_file, name="import"),
     path("faq.csv", views.export_file, name="export"),
+    path("questions/", views.questions, name="questions"),
 ]

@@ -17,9 +17,9 @@ from machi.core import services as core_services
 from machi.core.forms import form_error_summary
 from machi.core.roles import Action
 from machi.core.views import staff_required
-from machi.guide import faq
+from machi.guide import faq, services
 from machi.guide.forms import EntryForm, FilterForm, ImportForm
-from machi.guide.models import Entry
+from machi.guide.models import Entry, Question
 
 PAGE = 50
 
@@ -56,7 +56,8 @@ def entries(request: HttpRequest) -> HttpResponse:
 def entry_edit(request: HttpRequest, entry_id: int | None = None) -> HttpResponse:
     entry = get_object_or_404(Entry, pk=entry_id) if entry_id else Entry()
     access.require(request.user, Action.UPDATE if entry.pk else Action.CREATE, Entry)
-    form = EntryForm(request.POST or None, instance=entry)
+    initial = {"question": request.GET.get("question", "")[:500]} if not entry.pk else None
+    form = EntryForm(request.POST or None, instance=entry, initial=initial)
     if request.method == "POST" and form.is_valid():
         by = access.user_of(request)
         with transaction.atomic():
@@ -128,3 +129,31 @@ def export_file(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(data, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="faq.csv"'
     return response
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def questions(request: HttpRequest) -> HttpResponse:
+    """What the chat could not answer well (low confidence, or 「解決しなかった」), to review
+    one by one, and the questions asked most often without a good answer: what to write next."""
+    access.require(request.user, Action.READ, Entry)
+    can_edit = access.may(request.user, Action.UPDATE, Entry)
+    if request.method == "POST" and can_edit:
+        ids = [int(i) for i in request.POST.getlist("question") if i.isdigit()][:200]
+        for question in Question.objects.filter(pk__in=ids):
+            services.review(question=question, by=access.user_of(request))
+        messages.success(request, _("%(n)s questions marked as reviewed.") % {"n": len(ids)})
+        return redirect("guide:questions")
+    page = Paginator(services.to_review(), PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "guide/questions.html",
+        {
+            "page": page,
+            "summary": services.unanswered_summary(),
+            "can_edit": can_edit,
+            "asked": Question.objects.count(),
+            "low": Question.objects.filter(low_confidence=True).count(),
+            "unresolved": Question.objects.filter(feedback="unresolved").count(),
+        },
+    )
