@@ -13,6 +13,14 @@ class ProceduresConfig(AppConfig):
         from machi.procedures import policies, tasks  # noqa: F401 - tasks: the nightly retention
 
         policies.register()
+        from django.db.models.signals import post_delete, post_save
+
+        from machi.procedures import services
+        from machi.procedures.models import Procedure
+
+        # A procedure changed here is seen at once here (other processes: within 10 s).
+        post_save.connect(services.offered_forget, sender=Procedure, weak=False)
+        post_delete.connect(services.offered_forget, sender=Procedure, weak=False)
         nav.register(
             "procedures:queue", _("Applications"), resource="procedures.application", order=45
         )

@@ -100,6 +100,11 @@ def procedure_offered(slug: str) -> Procedure | None:
     return found
 
 
+def offered_forget(**_: Any) -> None:
+    """Forget the procedures read so far (a procedure saved or deleted in this process)."""
+    _OFFERED.clear()
+
+
 def status_key(reference: str) -> str:
     """The secret in the applicant's status link: only who was given the link can open it."""
     return salted_hmac("machi.procedures.status", reference).hexdigest()[:24]
