@@ -12,8 +12,8 @@ from machi.emergency.api import router as emergency_router
 from machi.emergency.api_chronology import router as chronology_router
 from machi.emergency.api_field import router as field_router
 from machi.emergency.api_weather import router as weather_router
-from machi.notify.api import router as notify_router
 from machi.guide.api import router as guide_router
+from machi.notify.api import router as notify_router
 from machi.procedures.api import router as procedures_router
 from machi.recovery.api import router as recovery_router
 from machi.shelters.api import router as shelters_router

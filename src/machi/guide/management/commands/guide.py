@@ -18,42 +18,26 @@ list the name in ``ACTIONS``.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+
+from machi.core.management.subcommands import SubcommandsCommand, positive_int
 
 ACTIONS = ("evaluate", "import", "export", "index")
 METRICS = ("SR@1", "SR@3", "SR@5", "P@5", "MAP", "MRR", "nDCG@10")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
-class Command(BaseCommand):
+class Command(SubcommandsCommand):
     help = (
         "Guide (総合案内) tools. `machi guide evaluate --corpus C --queries Q --qrels R` "
         "measures the FAQ search on a judged query set."
     )
     # Nothing here touches the database: run before `machi init` too.
     requires_system_checks: list[str] = []
-
-    def add_arguments(self, parser: Any) -> None:
-        subparsers = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        for action in ACTIONS:
-            getattr(self, f"_add_{action}")(subparsers)
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        getattr(self, f"_{options['action']}")(options)
+    actions = ACTIONS
 
     # -- evaluate
 

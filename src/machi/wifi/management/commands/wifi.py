@@ -21,19 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
+from machi.core.management.subcommands import SubcommandsCommand, positive_int
 from machi.wifi import simulator
 
 ACTIONS = ("simulate",)
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
 
 
 def port_number(text: str) -> int:
@@ -57,21 +51,14 @@ def positive_float(text: str) -> float:
     return value
 
 
-class Command(BaseCommand):
+class Command(SubcommandsCommand):
     help = (
         "Public Wi-Fi tools. `machi wifi simulate --aps N --port P` serves N simulated OpenWrt "
         "APs at http://127.0.0.1:P/ap/<n>/ubus until Ctrl-C."
     )
     # The simulator touches no database: start at once, even before `machi init`.
     requires_system_checks: list[str] = []
-
-    def add_arguments(self, parser: Any) -> None:
-        subparsers = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        for action in ACTIONS:
-            getattr(self, f"_add_{action}")(subparsers)
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        getattr(self, f"_{options['action']}")(options)
+    actions = ACTIONS
 
     # -- simulate
 
