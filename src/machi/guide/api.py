@@ -5,7 +5,6 @@ No `from __future__ import annotations`: django-ninja reads the annotations at i
 
 from typing import Annotated, Any, Literal
 
-from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
@@ -22,13 +21,10 @@ class _AskThrottle(BaseThrottle):
     """Per network address and minute (high: a shelter's 00000JAPAN is one address)."""
 
     def allow_request(self, request: HttpRequest) -> bool:
-        return ratelimit.hit(
-            "guide-ask-ip",
-            client_ip(request) or "?",
-            limit=int(getattr(settings, "MACHI_GUIDE_RATE_LIMIT", 300)),
-            window=60,
-            alias="ratelimit",
-        )
+        return services.ask_allowed(client_ip(request) or "")
+
+    def wait(self) -> float | None:
+        return float(ratelimit.seconds_left(60))
 
 
 class AskIn(Schema):

@@ -141,6 +141,20 @@ class Answer:
     shelters: list[Any] = field(default_factory=list)
 
 
+def ask_allowed(address: str) -> bool:
+    """Count a question from this network address; False past the per-minute limit (high: a
+    shelter's 00000JAPAN puts many residents behind one address)."""
+    from machi.core import ratelimit
+
+    return ratelimit.hit(
+        "guide-ask-ip",
+        address or "?",
+        limit=int(getattr(settings, "MACHI_GUIDE_RATE_LIMIT", 300)),
+        window=60,
+        alias="ratelimit",
+    )
+
+
 def ask(text: str, *, language: str = "") -> Answer:
     """Answer one question: the best entry and two alternatives, logged without who asked."""
     from machi.emergency.selectors import disaster_current

@@ -10,7 +10,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from machi.core import ratelimit
 from machi.core.middleware import client_ip
 from machi.guide import services
 
@@ -22,9 +21,7 @@ def ask(request: HttpRequest) -> HttpResponse:
     answer = None
     status = 200
     if text:
-        if not ratelimit.hit(
-            "guide-ask-ip", client_ip(request) or "?", limit=300, window=60, alias="ratelimit"
-        ):
+        if not services.ask_allowed(client_ip(request) or ""):
             return render(request, "guide/public/ask.html", {"limited": True}, status=429)
         language = "en" if (get_language() or "ja").startswith("en") and text.isascii() else ""
         answer = services.ask(text, language=language)

@@ -78,3 +78,15 @@ class ProcedureAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_editable = ("active", "position")
     list_filter = ("department", "identity_level", "active")
     search_fields = ("name", "name_en", "slug")
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.offered_forget()  # this process sees the change at once (others: 10 s)
+
+    def delete_model(self, request: Any, obj: Any) -> None:
+        super().delete_model(request, obj)
+        services.offered_forget()
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        super().delete_queryset(request, queryset)
+        services.offered_forget()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from machi.procedures.models import Procedure
-from machi.procedures.services import form_check
+from machi.procedures.services import form_check, offered_forget
 
 COPIES = {
     "name": "copies",
@@ -156,6 +156,7 @@ def catalogue_load() -> list[Procedure]:
         fields = {**entry, "form": form_check(entry["form"]), "position": position}
         procedure, _ = Procedure.objects.update_or_create(slug=fields.pop("slug"), defaults=fields)
         made.append(procedure)
+    offered_forget()
     return made
 
 

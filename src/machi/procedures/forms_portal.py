@@ -145,6 +145,7 @@ class DeliveryForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.procedure = procedure
         delivery = cast(forms.ChoiceField, self.fields["delivery"])
         delivery.choices = [(d, DELIVERY_LABELS.get(d, d)) for d in procedure.deliveries]
         if len(procedure.deliveries) == 1:  # nothing to choose: not asked
@@ -165,6 +166,17 @@ class DeliveryForm(forms.Form):
         cleaned = super().clean() or {}
         if self.ask_address and cleaned.get("delivery") == "mail" and not cleaned.get("address"):
             self.add_error("address", _("Needed to mail it to you."))
+        payment, delivery = cleaned.get("payment"), cleaned.get("delivery")
+        if payment and delivery:
+            from machi.procedures.payments import base as payments_base
+
+            # Paying at the counter needs collecting there: the providers decide what fits.
+            fits = {p.name for p in payments_base.providers_for(self.procedure, delivery=delivery)}
+            if payment not in fits:
+                self.add_error(
+                    "payment",
+                    _("This way of paying does not fit how you receive it. Choose another."),
+                )
         return cleaned
 
 

@@ -100,8 +100,8 @@ def procedure_offered(slug: str) -> Procedure | None:
     return found
 
 
-def offered_forget(**_: Any) -> None:
-    """Forget the procedures read so far (a procedure saved or deleted in this process)."""
+def offered_forget() -> None:
+    """Forget the procedures read so far: whoever saves or deletes a procedure calls it."""
     _OFFERED.clear()
 
 

@@ -225,19 +225,6 @@ def _providers(proc: Procedure) -> list[tuple[str, str]]:
     return [(p.name, str(p.label)) for p in payments_base.providers_for(proc)]
 
 
-def _payment_fits(proc: Procedure, form: forms_portal.DeliveryForm) -> None:
-    """Paying at the counter needs collecting there: refuse the pair beside the field."""
-    from machi.procedures.payments import base as payments_base
-
-    fits = {
-        p.name for p in payments_base.providers_for(proc, delivery=form.cleaned_data["delivery"])
-    }
-    if form.cleaned_data["payment"] not in fits:
-        form.add_error(
-            "payment", _("This way of paying does not fit how you receive it. Choose another.")
-        )
-
-
 def _delivery_form(draft: Draft, data: Any = None) -> forms_portal.DeliveryForm:
     identity = base.Identity.from_dict(draft.identity)
     proc = draft.procedure
@@ -283,8 +270,6 @@ def step(request: HttpRequest, draft_id: uuid.UUID, number: int) -> HttpResponse
         return redirect("portal:check", draft.pk)
     status = 200
     if request.method == "POST":
-        if is_delivery and form.is_valid() and form.cleaned_data.get("payment"):
-            _payment_fits(proc, form)
         if form.is_valid():
             if is_delivery:
                 answers = dict(draft.answers)
