@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "machi.recovery",
     "machi.procedures",
     "machi.guide",
+    "machi.opendata",
 ]
 
 MIDDLEWARE = [
@@ -268,6 +269,7 @@ MACHI_DEMO_LOADERS = [
     "machi.procedures.catalogue.load_demo_procedures",
     "machi.procedures.demo.load_demo_pki",
     "machi.guide.demo.load_demo_guide",
+    "machi.opendata.demo.load_demo_opendata",
 ]
 # Processes `machi demo` runs beside web and worker, room by room (each returns {name: argv}).
 MACHI_DEMO_PROCESSES = [
@@ -406,6 +408,8 @@ MACHI_PROCEDURES_API_IP_RATE = int(os.environ.get("MACHI_PROCEDURES_API_IP_RATE"
 # E-mail codes asked and OpenID sign-ins started, per network address and hour.
 MACHI_PROCEDURES_CODE_RATE_LIMIT = int(os.environ.get("MACHI_PROCEDURES_CODE_RATE_LIMIT", "30"))
 MACHI_OIDC_RATE_LIMIT = int(os.environ.get("MACHI_OIDC_RATE_LIMIT", "300"))
+# The open data API, per client address and minute (portals and apps harvest it in bursts).
+MACHI_OPENDATA_RATE_LIMIT = int(os.environ.get("MACHI_OPENDATA_RATE_LIMIT", "600"))
 # A contact line on cover letters (e.g. "市民課 048-000-0000"), and where residents mail
 # 定額小為替 ("〒000-0000 …"; empty: the city and department's names).
 MACHI_PROCEDURES_CONTACT = os.environ.get("MACHI_PROCEDURES_CONTACT", "")

@@ -23,6 +23,8 @@ urlpatterns = [
     path("console/recovery/", include("machi.recovery.urls")),
     path("console/procedures/", include("machi.procedures.urls")),
     path("console/guide/", include("machi.guide.urls")),
+    path("console/opendata/", include("machi.opendata.urls")),
+    path("api/3/action/", include("machi.opendata.urls_ckan")),
     path("console/", include("machi.emergency.urls_field")),
     path("", include("machi.shelters.urls_public")),
     path("", include("machi.emergency.urls_public")),
@@ -30,7 +32,7 @@ urlpatterns = [
     path("notify/", include("machi.notify.urls_public")),
     path("procedures/", include("machi.procedures.urls_public")),
     path("guide/", include("machi.guide.urls_public")),
-    path("opendata/", include("machi.wifi.urls_public")),
+    path("opendata/", include("machi.opendata.urls_public")),
     path("", include("machi.core.urls")),
 ]
 

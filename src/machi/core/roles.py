@@ -16,6 +16,8 @@ class Role(models.TextChoices):
     RECOVERY = "recovery", _("Victim support staff")
     # 広報: writes, approves and sends the notifications residents subscribe to.
     PR = "pr", _("Public relations")
+    # 情報政策・DX推進: publishes open data and reads the insights (figures, no personal data).
+    DX = "dx", _("DX and open data")
     AUDITOR = "auditor", _("Auditor")
     SYSADMIN = "sysadmin", _("System administrator")
 

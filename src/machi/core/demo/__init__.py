@@ -32,6 +32,7 @@ DEMO_STAFF: tuple[tuple[str, str, str, Role], ...] = (
     ("field", "現場 六子", "道路公園課", Role.FIELD),
     ("wifi", "無線 三郎", "情報政策課", Role.WIFI_ADMIN),
     ("pr", "広報 七海", "秘書広報課", Role.PR),
+    ("dx", "改革 八重", "DX推進課", Role.DX),
     ("auditor", "監査 四郎", "監査委員事務局", Role.AUDITOR),
     ("admin", "管理 五郎", "情報政策課", Role.SYSADMIN),
 )

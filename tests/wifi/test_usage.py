@@ -1,5 +1,5 @@
-"""Dataset 07 lists the public SSIDs (never 00000JAPAN); the usage page sets devices against
-evacuees at each open shelter."""
+"""The usage page sets devices against evacuees at each open shelter (dataset 07 is tested in
+tests/opendata)."""
 
 import uuid
 from typing import Any
@@ -12,7 +12,6 @@ from machi.emergency.models import Disaster
 from machi.shelters import services as shelter_services
 from machi.shelters.models import Opening
 from machi.wifi.models import AccessPoint, Driver, Health, ProfileKind, Site, SsidProfile
-from machi.wifi.opendata import CURRENT_COLUMNS, OLD_COLUMNS
 from tests.shelters.test_checkin import register
 
 
@@ -37,24 +36,6 @@ def fleet(facilities: list[Facility]) -> list[AccessPoint]:
         ap.profiles.set([free, staff, disaster])
         aps.append(ap)
     return aps
-
-
-def test_dataset_07_in_both_layouts_never_lists_00000japan(
-    client: Any, facilities: list[Facility]
-) -> None:
-    fleet(facilities)
-    current = client.get("/opendata/public_wireless_lan.csv")
-    assert current.status_code == 200
-    text = current.content.decode("utf-8")
-    assert text.startswith("\ufeff")
-    lines = text.lstrip("\ufeff").splitlines()
-    assert lines[0].split(",") == CURRENT_COLUMNS
-    assert len(lines) == 1 + len(facilities)  # one public SSID per site
-    assert "00000JAPAN" not in text
-    assert "Toda_Staff" not in text
-    old = client.get("/opendata/public_wireless_lan.csv?layout=old").content.decode("utf-8")
-    assert old.lstrip("\ufeff").splitlines()[0].split(",") == OLD_COLUMNS
-    assert "Toda_Free_Wi-Fi" in old
 
 
 def test_usage_sets_devices_against_evacuees(
