@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "machi.procedures",
     "machi.guide",
     "machi.opendata",
+    "machi.insights",
 ]
 
 MIDDLEWARE = [
@@ -270,6 +271,7 @@ MACHI_DEMO_LOADERS = [
     "machi.procedures.demo.load_demo_pki",
     "machi.guide.demo.load_demo_guide",
     "machi.opendata.demo.load_demo_opendata",
+    "machi.insights.demo.load_demo_insights",
 ]
 # Processes `machi demo` runs beside web and worker, room by room (each returns {name: argv}).
 MACHI_DEMO_PROCESSES = [

@@ -24,6 +24,7 @@ urlpatterns = [
     path("console/procedures/", include("machi.procedures.urls")),
     path("console/guide/", include("machi.guide.urls")),
     path("console/opendata/", include("machi.opendata.urls")),
+    path("console/insights/", include("machi.insights.urls")),
     path("api/3/action/", include("machi.opendata.urls_ckan")),
     path("console/", include("machi.emergency.urls_field")),
     path("", include("machi.shelters.urls_public")),

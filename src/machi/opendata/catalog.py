@@ -234,7 +234,9 @@ def _entry(package: dict[str, Any], dataset: Dataset) -> Entry:
         "frequency": [dataset.frequency],
     }
     normalised = {key: [normalise(v) for v in values if v] for key, values in fields.items()}
-    text = " ".join(v for values in normalised.values() for v in values)
+    # Words typed without a field search the words people read, not identifiers (a UUID
+    # holds "aed" as often as not).
+    text = " ".join(v for key, values in normalised.items() if key != "id" for v in values)
     weights = [(v, 5) for v in normalised["title"]] + [(v, 3) for v in normalised["tags"]]
     weights += [(v, 2) for v in normalised["name"] + normalised["groups"]]
     weights += [(v, 1) for v in normalised["notes"] + normalised["res_name"]]

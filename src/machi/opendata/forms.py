@@ -12,6 +12,7 @@ from machi.opendata import catalog, generators
 from machi.opendata.models import Dataset, Resource
 
 MAX_CHECK_BYTES = 20 * 1024 * 1024
+RESERVED_NAMES = frozenset({"new", "generate", "check"})  # console addresses
 
 
 class DatasetForm(forms.ModelForm):
@@ -52,6 +53,12 @@ class DatasetForm(forms.ModelForm):
             if self.instance.generator:
                 # Machi's own datasets keep their name: the files' addresses depend on it.
                 self.fields["name"].disabled = True
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"])
+        if name in RESERVED_NAMES:
+            raise forms.ValidationError(_("This name is used by the console; choose another."))
+        return name
 
     def clean_tags_text(self) -> list[str]:
         text = self.cleaned_data.get("tags_text", "")

@@ -22,8 +22,6 @@ from typing import Any
 
 from django.db.models import Count, Max, Q
 from django.utils import timezone
-from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
 
 from machi.core import selectors as core_selectors
 from machi.core.hazards import GSI_COLUMNS, Hazard
@@ -53,7 +51,8 @@ def city_current() -> City:
 @dataclass(frozen=True)
 class Layout:
     key: str  # "current", "old", "gsi": the resource's key in its dataset
-    name: str | Promise
+    name: str  # as published: data are in Japanese whatever the reader's language
+    name_en: str
     columns: tuple[str, ...]
     rows: Callable[[City], Iterable[Row]]
 
@@ -877,11 +876,16 @@ GENERATORS: tuple[Generator, ...] = (
         fingerprint=facilities_fingerprint,
         layouts=(
             Layout(
-                "current", _("Current layout"), EVACUATION_SPACE_CURRENT, evacuation_space_current
+                "current",
+                "現行版",
+                "Current layout",
+                EVACUATION_SPACE_CURRENT,
+                evacuation_space_current,
             ),
             Layout(
                 "old",
-                _("Old layout (推奨データセット 2019)"),
+                "旧版（2019年 推奨データセット）",
+                "Old layout (2019)",
                 EVACUATION_SPACE_OLD,
                 evacuation_space_old,
             ),
@@ -901,7 +905,15 @@ GENERATORS: tuple[Generator, ...] = (
         frequency="irregular",
         department=DISASTER_DEPARTMENT,
         fingerprint=facilities_fingerprint,
-        layouts=(Layout("gsi", _("GSI layout"), DESIGNATED_SHELTER_GSI, designated_shelter_gsi),),
+        layouts=(
+            Layout(
+                "gsi",
+                "国土地理院形式",
+                "GSI layout",
+                DESIGNATED_SHELTER_GSI,
+                designated_shelter_gsi,
+            ),
+        ),
     ),
     Generator(
         key="public_wireless_lan",
@@ -918,8 +930,10 @@ GENERATORS: tuple[Generator, ...] = (
         department="情報政策課",
         fingerprint=wifi_fingerprint,
         layouts=(
-            Layout("current", _("Current layout"), WIFI_CURRENT, wifi_current),
-            Layout("old", _("Old layout (推奨データセット 2019)"), WIFI_OLD, wifi_old),
+            Layout("current", "現行版", "Current layout", WIFI_CURRENT, wifi_current),
+            Layout(
+                "old", "旧版（2019年 推奨データセット）", "Old layout (2019)", WIFI_OLD, wifi_old
+            ),
         ),
     ),
     Generator(
@@ -937,8 +951,14 @@ GENERATORS: tuple[Generator, ...] = (
         department="財産管理課",
         fingerprint=facilities_fingerprint,
         layouts=(
-            Layout("current", _("Current layout"), FACILITY_CURRENT, facility_current),
-            Layout("old", _("Old layout (推奨データセット 2019)"), FACILITY_OLD, facility_old),
+            Layout("current", "現行版", "Current layout", FACILITY_CURRENT, facility_current),
+            Layout(
+                "old",
+                "旧版（2019年 推奨データセット）",
+                "Old layout (2019)",
+                FACILITY_OLD,
+                facility_old,
+            ),
         ),
     ),
     Generator(
@@ -955,7 +975,7 @@ GENERATORS: tuple[Generator, ...] = (
         frequency="continuous",
         department=DISASTER_DEPARTMENT,
         fingerprint=shelter_status_fingerprint,
-        layouts=(Layout("current", _("Live status"), SHELTER_STATUS, shelter_status),),
+        layouts=(Layout("current", "開設状況", "Live status", SHELTER_STATUS, shelter_status),),
     ),
     Generator(
         key="faq",
@@ -969,7 +989,7 @@ GENERATORS: tuple[Generator, ...] = (
         frequency="irregular",
         department="広報課",
         fingerprint=faq_fingerprint,
-        layouts=(Layout("current", _("FAQ"), (), faq_rows),),
+        layouts=(Layout("current", "FAQ", "FAQ", (), faq_rows),),
     ),
     Generator(
         key=OPEN_DATA_LIST_KEY,
@@ -983,7 +1003,7 @@ GENERATORS: tuple[Generator, ...] = (
         frequency="irregular",
         department="情報政策課",
         fingerprint=open_data_list_fingerprint,
-        layouts=(Layout("current", _("Current layout"), OPEN_DATA_LIST, open_data_list),),
+        layouts=(Layout("current", "現行版", "Current layout", OPEN_DATA_LIST, open_data_list),),
     ),
 )
 BY_KEY = {generator.key: generator for generator in GENERATORS}

@@ -87,7 +87,12 @@ def catalogue_ensure() -> list[Dataset]:
             resource, created = Resource.objects.get_or_create(
                 dataset=dataset,
                 key=layout.key,
-                defaults={"name": str(layout.name), "position": position, "filename": filename},
+                defaults={
+                    "name": layout.name,
+                    "name_en": layout.name_en,
+                    "position": position,
+                    "filename": filename,
+                },
             )
             if not created and resource.filename != filename:
                 resource.filename = filename
@@ -198,7 +203,8 @@ def dataset_generate(dataset: Dataset, *, force: bool = False) -> list[Outcome]:
             resource = Resource.objects.create(
                 dataset=dataset,
                 key=layout.key,
-                name=str(layout.name),
+                name=layout.name,
+                name_en=layout.name_en,
                 position=position,
                 filename=generator.filename(city),
             )

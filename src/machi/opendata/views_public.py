@@ -111,6 +111,7 @@ def dataset(request: HttpRequest, name: str) -> HttpResponse:
             "resources": [
                 {
                     "resource": r,
+                    "label": r.name_en if english and r.name_en else r.name,
                     "url": services.resource_path(r),
                     "excel_url": services.resource_path(r, excel=True) if r.filename else "",
                 }

@@ -18,6 +18,8 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from machi.core.charts import nice_ceiling
+
 _ids = itertools.count(1)
 
 WIDTH = 720
@@ -26,18 +28,6 @@ LEFT = 44
 RIGHT = 8
 TOP = 12
 BOTTOM = 34
-
-
-def _nice_ceiling(value: int) -> int:
-    """A round top for the axis: 1, 2, 5, 10, 20, 50, …"""
-    if value <= 0:
-        return 1
-    step = 1
-    while True:
-        for factor in (1, 2, 5):
-            if step * factor >= value:
-                return step * factor
-        step *= 10
 
 
 def hour_label(moment: dt.datetime) -> str:
@@ -61,7 +51,7 @@ def bar_chart(
     inner_w = WIDTH - LEFT - RIGHT
     inner_h = HEIGHT - TOP - BOTTOM
     count = max(1, len(series))
-    top = _nice_ceiling(max((v for _, v in series), default=0))
+    top = nice_ceiling(max((v for _, v in series), default=0))
     slot = inner_w / count
     bar_w = max(1.0, slot * 0.8)
     label_of = point_label or (lambda m: timezone.localtime(m).strftime("%Y-%m-%d %H:%M"))
