@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("console/disasters/", include("machi.emergency.urls")),
+    path("console/shelters/offline/", include("machi.shelters.urls_offline")),
+    path("console/shelters/paper/", include("machi.shelters.urls_paper")),
     path("console/shelters/", include("machi.shelters.urls")),
     path("console/chronology/", include("machi.emergency.urls_chronology")),
     path("console/weather/", include("machi.emergency.urls_weather")),
