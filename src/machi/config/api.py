@@ -17,6 +17,7 @@ from machi.notify.api import router as notify_router
 from machi.procedures.api import router as procedures_router
 from machi.recovery.api import router as recovery_router
 from machi.shelters.api import router as shelters_router
+from machi.shelters.api_offline import router as shelters_offline_router
 from machi.wifi.api import router as wifi_router
 from machi.wifi.api_monitor import router as wifi_monitor_router
 
@@ -40,6 +41,7 @@ problems.install(api)
 api.add_router("/", core_router)
 api.add_router("/", emergency_router)
 api.add_router("/", shelters_router)
+api.add_router("/", shelters_offline_router)
 api.add_router("/", field_router)
 api.add_router("/", chronology_router)
 api.add_router("/", weather_router)
