@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import segno
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,6 +39,15 @@ from machi.shelters.models import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> Any:
+    """The messages checked here are the English ones (the default language is Japanese)."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 PDF_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 STREAM = re.compile(rb"stream\r?\n(.*?)endstream", re.S)
