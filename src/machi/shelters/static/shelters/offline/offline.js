@@ -189,9 +189,10 @@
     this.needLabels = {};
     this.dateTime = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
       month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      timeZone: "Asia/Tokyo", // the city's clock, whatever the tablet was set to
     });
     this.time = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
-      hour: "2-digit", minute: "2-digit", second: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: "Asia/Tokyo",
     });
   }
 
