@@ -224,7 +224,9 @@
     });
     window.setInterval(() => this.tick(), TICK_MS);
     await this.sync(true);
-    await worker;
+    // Until the worker keeps the page, a reload without the network would fail: say when.
+    const ready = document.getElementById("offline-ready");
+    if ((await worker) && ready) { ready.hidden = false; }
     this.root.dataset.ready = "true";
   };
 
