@@ -26,6 +26,13 @@ checks VAPID and decrypts every message, as the browser behind a real push servi
 Target (the issue): ≥ 2,000 deliveries/s, 100,000 in ≤ 50 s, on the 2-core machine.
 Prints a short summary, then exactly one line of JSON (the last line of stdout).
 
+With ``--url`` it runs against an installation that is already running (``.ci/cluster``):
+the broadcasts are sent and followed through its API (as ``hq``, with a ``reference``, so a
+repeated POST is harmless), its workers (``--worker-pids``) deliver them to the peers they are
+configured with (``--smtp-port``, ``--push-port``, ``--mail-dir``), and in the crash run the
+busiest worker is SIGKILLed and not started again: the others must finish it, every
+subscriber (the demo's too) with exactly one message.
+
     .venv/bin/python bench/broadcast.py
     .venv/bin/python bench/broadcast.py --subscribers 20000 --database-url postgresql://postgres@127.0.0.1:5432/machi_bench
 """
@@ -35,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -43,19 +51,33 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pages import (
+# The standard library's queue module, before bench/queue.py (the procedures benchmark, found
+# first on sys.path when this script runs) can shadow it: asyncio's thread pool, which aiohttp
+# uses to resolve names, imports queue lazily and needs queue.SimpleQueue.
+_bench_dir = str(Path(__file__).resolve().parent)
+_saved_path = sys.path[:]
+sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path(_bench_dir)]
+import queue  # noqa: E402, F401
+
+sys.path[:] = _saved_path
+
+from pages import (  # noqa: E402
     REPO,
     SCRUBBED_ENV,
+    USER,
     _psql,
     free_port,
     loadavg,
     log,
     machine_info,
     pg_database_name,
+    with_retries,
 )
 
 TARGET_PER_S = 2000
@@ -415,6 +437,229 @@ def start_worker(env: dict[str, str], data_dir: Path, name: str = "worker") -> P
     return proc
 
 
+# --- Through a running installation (--url) -------------------------------------------------------
+
+
+def api(
+    url: str, token: str, method: str, path: str, payload: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    """One JSON request to Machi's API at ``url``, retried (same body) while the proxy answers
+    502/503/504 or nobody answers: a broadcast is sent with its ``reference``, which makes the
+    repetition harmless (the API answers the first broadcast, 200)."""
+    parts = urlsplit(url)
+    headers = {
+        "Host": parts.hostname or "127.0.0.1",
+        "User-Agent": "machi-bench",
+        "Accept": "application/json",
+        "Authorization": f"Bearer {token}",
+    }
+    body = None
+    if payload is not None:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers["Content-Type"] = "application/json"
+
+    def call() -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            answer = conn.getresponse()
+            return answer.status, {}, answer.read()
+        finally:
+            conn.close()
+
+    outcome = with_retries(call, retries=8, backoff=0.25)
+    if outcome.answer is None:
+        raise RuntimeError(f"{method} {path}: no answer ({outcome.failures})")
+    status, _, data = outcome.answer
+    try:
+        return status, json.loads(data)
+    except ValueError as exc:
+        raise RuntimeError(f"{method} {path}: {status} {data[:300]!r}") from exc
+
+
+def kill_busiest(pids: list[int], before: dict[int, float]) -> dict[str, Any]:
+    """SIGKILL the worker that spent the most CPU since ``before``: the one that runs the
+    broadcast (its own process group when it leads one, as a supervisor starts it)."""
+    spent = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            spent[pid] = _tree_cpu(pid) - before.get(pid, 0.0)
+    if not spent:
+        raise RuntimeError(f"none of the workers {pids} is running")
+    pid = max(spent, key=lambda p: spent[p])
+    if os.getpgid(pid) == pid:
+        os.killpg(pid, signal.SIGKILL)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    return {"killed_pid": pid, "cpu_s_since_start": {str(k): round(v, 2) for k, v in spent.items()}}
+
+
+def run_broadcast_through(
+    env: dict[str, str], args: argparse.Namespace, token: str, crash_at: float | None
+) -> dict[str, Any]:
+    """A broadcast sent and followed through the API (as another system would), delivered by
+    the installation's own workers; with ``crash_at``, the busiest worker is SIGKILLed when
+    that share is delivered and is not started again: the others finish."""
+    reference = f"bench-{uuid.uuid4().hex[:24]}"
+    payload = {
+        "reference": reference,
+        "subject": "ベンチマーク配信",
+        "body": "荒川の水位が上昇しています。" * 6,
+        "subject_en": "Bench broadcast",
+        "body_en": "The river is rising. " * 6,
+        "topics": ["news"],
+        "emergency": True,
+        "everyone": True,
+        "channels": ["email", "webpush"],
+    }
+    cpu_before = {pid: _tree_cpu(pid) for pid in args.worker_pid_list}
+    status, answer = api(args.url, token, "POST", "/api/v1/notify/broadcasts", payload)
+    if status not in (200, 201):
+        raise RuntimeError(f"POST /api/v1/notify/broadcasts: {status} {answer}")
+    broadcast_id = str(answer["id"])
+    log(f"  broadcast {broadcast_id} submitted through {args.url} ({status})")
+    began = time.monotonic()
+    timeline: list[tuple[float, int]] = []
+    killed = None
+    polls = 0
+    while time.monotonic() - began < args.max_seconds:
+        status, answer = api(args.url, token, "GET", f"/api/v1/notify/broadcasts/{broadcast_id}")
+        polls += 1
+        if status != 200:
+            raise RuntimeError(f"GET the broadcast: {status} {answer}")
+        total, done = int(answer["total"]), int(answer["delivered"]) + int(answer["failed"])
+        timeline.append((round(time.monotonic() - began, 2), done))
+        if crash_at is not None and killed is None and total and done >= total * crash_at:
+            killed = {"at_s": round(time.monotonic() - began, 2), "delivered_before": done}
+            killed.update(kill_busiest(args.worker_pid_list, cpu_before))
+            log(f"  worker {killed['killed_pid']} killed (SIGKILL) at {done} of {total}")
+        if answer["status"] in ("sent", "cancelled"):
+            break
+        if answer["status"] in ("draft", "awaiting_approval"):
+            raise RuntimeError(f"the broadcast waits: {answer['status']}")
+        time.sleep(0.5)
+    result = shell(env, RESULT.format(broadcast_id=broadcast_id))
+    result["id"] = broadcast_id
+    result["reference"] = reference
+    result["api_polls"] = polls
+    result["timeline"] = timeline[:: max(1, len(timeline) // 40)]
+    if killed:
+        killed["finished_s"] = timeline[-1][0] if timeline else None
+        result["crash"] = killed
+    if result["last_sent"] and result["started_at"]:
+        seconds = result["last_sent"] - result["started_at"]
+        result["seconds_to_last_delivery"] = round(seconds, 2)
+        result["deliveries_per_s"] = round(result["delivered"] / seconds, 1) if seconds else None
+    return result
+
+
+def main_through(
+    args: argparse.Namespace, env: dict[str, str], result: dict[str, Any], data_dir: Path
+) -> int:
+    """The benchmark against a running installation (--url): the same set-up, broadcasts and
+    checks, sent through its API and delivered by its workers to its peers."""
+    import shutil
+    import urllib.request
+
+    push_base = f"http://127.0.0.1:{args.push_port}"
+    mail_dir = Path(args.mail_dir)
+    result["through"] = {"url": args.url, "workers": args.worker_pid_list}
+    try:
+        log("raw capacity of the sinks…")
+        raw_smtp = asyncio.run(_raw_smtp(args.smtp_port, args.raw))
+        raw_push = asyncio.run(_raw_push(push_base, args.raw))
+        share = args.push_share
+        mixed = 1 / ((1 - share) / raw_smtp + share / raw_push)
+        result["raw_capacity"] = {
+            "smtp_per_s": round(raw_smtp, 1),
+            "push_per_s": round(raw_push, 1),
+            "mixed_per_s": round(mixed, 1),
+        }
+        log("set-up…")
+        n_push = int(args.subscribers * share)
+        subscriptions = data_dir / "subscriptions.json"
+        request = urllib.request.Request(
+            f"{push_base}/subscriptions",
+            data=json.dumps({"count": n_push}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            subscriptions.write_text(json.dumps(json.load(answer)["subscriptions"]))
+        setup = shell(
+            env,
+            SETUP.format(subscriptions=str(subscriptions), emails=args.subscribers - n_push),
+            timeout=900,
+        )
+        result["setup"] = setup
+        result["machine"]["database"] = setup["vendor"]
+        result["machine"]["database_version"] = setup["version"]
+        token = machi(env, "token", "create", USER, "--name", "bench-broadcast", timeout=120)
+        token = token.strip().splitlines()[-1].strip()
+        cpu_before = {pid: _tree_cpu(pid) for pid in args.worker_pid_list}
+        log("broadcast…")
+        first = run_broadcast_through(env, args, token, crash_at=None)
+        first["cpu_s"] = {
+            f"worker-{pid}": round(_tree_cpu(pid) - cpu_before[pid], 1)
+            for pid in args.worker_pid_list
+        }
+        result["broadcast"] = first
+        log(f"  {first['delivered']} of {first['total']}: {first.get('deliveries_per_s')}/s")
+        ok = first["delivered"] == first["total"] > 0
+        if not args.no_crash:
+            log("crash: kill -9 the busiest worker half-way, the others finish…")
+            second = run_broadcast_through(env, args, token, crash_at=0.5)
+            prefix = second["id"].replace("-", "")
+            mails, mails_raw = mailbox(mail_dir, prefix)
+            pushes, pushes_raw = pushed(push_base, prefix)
+            once = Counter(mails.values()) + Counter(pushes.values())
+            # Every active subscriber: the benchmark's and those already there (the demo's).
+            expected = int(second["total"])
+            second["exactly_once"] = {
+                "subscribers": expected,
+                "with_one_message": once.get(1, 0),
+                "with_none": expected - sum(once.values()),
+                "with_more_than_one": sum(v for k, v in once.items() if k > 1),
+                "raw_resends_recognised": (sum(mails_raw.values()) - sum(mails.values()))
+                + (sum(pushes_raw.values()) - sum(pushes.values())),
+            }
+            result["crash"] = second
+            log(f"  {second['exactly_once']}")
+            ok = (
+                ok
+                and "crash" in second
+                and second["exactly_once"]["with_one_message"] == expected
+                and second["delivered"] == expected
+            )
+        rate = first.get("deliveries_per_s") or 0.0
+        result["headline"] = {
+            "subscribers": first["total"],
+            "deliveries_per_s": rate,
+            "seconds_to_last_delivery": first.get("seconds_to_last_delivery"),
+            "share_of_raw_sink_capacity": round(rate / mixed, 3) if mixed else None,
+        }
+        result["ok"] = ok
+    except Exception as exc:  # report, clean up, and say so in the JSON line
+        result["error"] = f"{type(exc).__name__}: {exc}"[-3000:]
+    finally:
+        result["machine"]["loadavg_after"] = loadavg()
+        if args.keep:
+            result["data_dir"] = str(data_dir)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    head = result.get("headline", {})
+    print(
+        f"Machi broadcast through {args.url} to {head.get('subscribers')} subscribers: "
+        f"{head.get('deliveries_per_s')} deliveries/s, last after "
+        f"{head.get('seconds_to_last_delivery')} s"
+    )
+    if "crash" in result:
+        print(f"  crash run: {result['crash'].get('crash')}; {result['crash'].get('exactly_once')}")
+    if "error" in result:
+        print(f"  error: {result['error'][:500]}")
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if result["ok"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -424,23 +669,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-crash", action="store_true", help="skip the crash run")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="per broadcast")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    parser.add_argument(
+        "--url",
+        default="",
+        help="an installation already running (e.g. nginx in front of several web servers, "
+        "http://127.0.0.1:PORT): the broadcasts are sent and followed through its API as hq, "
+        "its workers deliver them (--worker-pids), to the peers they are configured with "
+        "(--smtp-port, --push-port, --mail-dir); `machi shell` runs with this process's "
+        "environment, whose database must hold the demo city. Nothing is created or dropped",
+    )
+    parser.add_argument(
+        "--worker-pids",
+        default="",
+        help="with --url: the workers' pids; the crash run SIGKILLs the busiest and does not "
+        "start it again",
+    )
+    parser.add_argument("--smtp-port", type=int, default=0, help="with --url: the SMTP sink")
+    parser.add_argument("--push-port", type=int, default=0, help="with --url: the push service")
+    parser.add_argument("--mail-dir", default="", help="with --url: the SMTP sink's folder")
     args = parser.parse_args(argv)
+    args.worker_pid_list = [int(p) for p in args.worker_pids.split(",") if p.strip()]
+    if args.url:
+        if args.database_url:
+            parser.error("--url uses the installation's own database: leave out --database-url")
+        if not (args.smtp_port and args.push_port and args.mail_dir):
+            parser.error("--url needs --smtp-port, --push-port and --mail-dir")
+        if not args.no_crash and not args.worker_pid_list:
+            parser.error("--url needs --worker-pids for the crash run (or --no-crash)")
 
     data_dir = Path(tempfile.mkdtemp(prefix="machi-bench-broadcast-"))
     # The product's own settings (not a test run's, whose Huey runs tasks in the caller).
     scrubbed = {*SCRUBBED_ENV, "DJANGO_SETTINGS_MODULE"}
-    env = {k: v for k, v in os.environ.items() if k not in scrubbed}
-    smtp_port, push_port = free_port(), free_port()
-    env.update(
-        MACHI_DATA_DIR=str(data_dir),
-        MACHI_NOTIFY_SMTP_HOST="127.0.0.1",
-        MACHI_NOTIFY_SMTP_PORT=str(smtp_port),
-        MACHI_NOTIFY_EMAIL_FROM="oshirase@city.toda.example.jp",
-        MACHI_NOTIFY_LEASE_SECONDS="5",
-        MACHI_PUBLIC_URL="https://machi.example.jp",
-        MACHI_DEBUG="1",  # the push service is on the loopback (http), as in the demo
-        MACHI_LOG_LEVEL="WARNING",
-    )
+    if args.url:  # the installation's environment, as given to us; its peers
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        env["MACHI_LOG_LEVEL"] = "WARNING"
+        smtp_port, push_port = args.smtp_port, args.push_port
+    else:
+        env = {k: v for k, v in os.environ.items() if k not in scrubbed}
+        smtp_port, push_port = free_port(), free_port()
+        env.update(
+            MACHI_DATA_DIR=str(data_dir),
+            MACHI_NOTIFY_SMTP_HOST="127.0.0.1",
+            MACHI_NOTIFY_SMTP_PORT=str(smtp_port),
+            MACHI_NOTIFY_EMAIL_FROM="oshirase@city.toda.example.jp",
+            MACHI_NOTIFY_LEASE_SECONDS="5",
+            MACHI_PUBLIC_URL="https://machi.example.jp",
+            MACHI_DEBUG="1",  # the push service is on the loopback (http), as in the demo
+            MACHI_LOG_LEVEL="WARNING",
+        )
     if args.database_url:
         name = pg_database_name(args.database_url)
         _psql(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -451,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
         "ok": False,
         "machine": {**machine_info(), "loadavg_before": loadavg()},
     }
+    if args.url:
+        return main_through(args, env, result, data_dir)
     procs: dict[str, Proc] = {}
     worker: list[Proc] = []
     try:

@@ -24,13 +24,23 @@ counted with Django's test client.
 
 Prints a short summary, then exactly one line of JSON (the last line of stdout).
 
+With ``--url`` it measures an installation that is already running (``.ci/cluster``: nginx in
+front of two web servers): nothing is started, created or dropped, the set-up runs in that
+installation's database (this process's environment), and a check-in whose attempt fails (no
+answer, or 502/503/504 from the proxy) is sent again with the same UUID (``--retries``).
+``--kill-group PID`` SIGKILLs one web server half-way through the measured check-ins; the
+``through`` block then counts the check-ins made, retried and recorded: none may be lost or
+recorded twice.
+
     .venv/bin/python bench/checkin.py
     .venv/bin/python bench/checkin.py --database-url postgresql://postgres@127.0.0.1:5432/machi_bench
+    .venv/bin/python bench/checkin.py --url http://127.0.0.1:8080 --kill-group 12345
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -41,7 +51,8 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -63,6 +74,7 @@ from pages import (
     pg_database_name,
     summarise,
     tear_down,
+    with_retries,
 )
 
 PATH = "/api/v1/checkins"
@@ -129,12 +141,15 @@ from machi.core.models import AuditEvent
 from machi.shelters import services
 from machi.shelters.models import Checkin, CheckinEvent, Opening
 
+# The benchmark's disaster only: the demo city has stays of its own (the insights room's year).
+disaster_id = {disaster_id}
 facts = {{
-    "checkins": Checkin.objects.count(),
-    "checkin_events": CheckinEvent.objects.count(),
+    "checkins": Checkin.objects.filter(disaster_id=disaster_id).count(),
+    "checkin_events": CheckinEvent.objects.filter(checkin__disaster_id=disaster_id).count(),
     "checkin_audit_events": AuditEvent.objects.filter(object_type="shelters.checkin").count(),
-    "occupancy_sum": Opening.objects.aggregate(n=Sum("occupancy"))["n"] or 0,
-    "conflicts": Checkin.objects.filter(conflict=True).count(),
+    "occupancy_sum": Opening.objects.filter(disaster_id=disaster_id).aggregate(
+        n=Sum("occupancy"))["n"] or 0,
+    "conflicts": Checkin.objects.filter(disaster_id=disaster_id, conflict=True).count(),
 }}
 logged = []
 class Keep(logging.Handler):
@@ -189,10 +204,70 @@ print(json.dumps(facts))
 
 @dataclass
 class PostPhase(Phase):
-    """A Phase of POSTs, which also counts the TCP connections the client opened."""
+    """A Phase of POSTs, which also counts the TCP connections the client opened.
+
+    With retries (``--retries``, in front of several web servers): ``retried`` check-ins needed
+    more than one attempt, ``extra_attempts`` were sent again in all, ``failed_attempts`` says
+    how the attempts before the last failed (a status such as 502, or an exception's name), and
+    ``recovered`` check-ins were answered 200 on a retry where 201 was expected: the failed
+    attempt had been recorded before its server died, and the retry found it by its UUID.
+    """
 
     connections: int = 0
     unexpected: str = ""  # the first answer with another status than expected
+    retried: int = 0
+    extra_attempts: int = 0
+    recovered: int = 0
+    failed_attempts: dict[str, int] = field(default_factory=dict)
+
+
+class Midway:
+    """Runs ``action`` once, from whichever client thread counts the ``after``-th answer."""
+
+    def __init__(self, after: int, action: Callable[[], dict[str, Any]]) -> None:
+        self.after = max(1, after)
+        self.action = action
+        self.count = 0
+        self.lock = threading.Lock()
+        self.report: dict[str, Any] | None = None
+        self.began = time.monotonic()
+
+    def tick(self) -> None:
+        with self.lock:
+            self.count += 1
+            if self.count != self.after:
+                return
+        report = {"after_answers": self.count, "at_s": round(time.monotonic() - self.began, 2)}
+        try:
+            report.update(self.action())
+        except OSError as exc:  # reported, and the run is then not ok
+            report["error"] = f"{type(exc).__name__}: {exc}"
+        self.report = report
+        log(f"  midway: {report}")
+
+
+def kill_group(pid: int) -> Callable[[], dict[str, Any]]:
+    """SIGKILL the process group led by ``pid`` (a web server: gunicorn's master and workers)."""
+
+    def action() -> dict[str, Any]:
+        if os.getpgid(pid) != pid:  # never the group of whoever started us
+            raise ProcessLookupError(f"{pid} does not lead a process group of its own")
+        members = [
+            int(e.name)
+            for e in Path("/proc").iterdir()
+            if e.name.isdigit() and _pgid(e.name) == pid
+        ]
+        os.killpg(pid, signal.SIGKILL)
+        return {"killed_group": pid, "processes": len(members), "signal": "SIGKILL"}
+
+    return action
+
+
+def _pgid(pid: str) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _stat(pid: str) -> tuple[int, float]:
@@ -265,8 +340,15 @@ def post_load(
     concurrency: int,
     seconds: float,
     expect: int,
+    retries: int = 0,
+    midway: Midway | None = None,
 ) -> PostPhase:
-    """POST each body once, from ``concurrency`` threads with one keep-alive connection each."""
+    """POST each body once, from ``concurrency`` threads with one keep-alive connection each.
+
+    With ``retries``, a check-in whose attempt failed (no answer, or a proxy's 502/503/504) is
+    sent again with the same body, hence the same UUID; its latency is from the first attempt
+    to the last answer, as its client sees it. ``midway`` counts every answer.
+    """
     phase = PostPhase(PATH)
     lock = threading.Lock()
     queue = iter(bodies)
@@ -286,6 +368,24 @@ def post_load(
         errors: dict[str, int] = {}
         sent = connects = 0
         unexpected = ""
+        retried = extra = recovered = 0
+        failed: dict[str, int] = {}
+
+        def attempt(body: bytes) -> tuple[int, dict[str, str], bytes]:
+            nonlocal connects
+            if conn.sock is None:
+                connects += 1
+            try:
+                conn.request("POST", PATH, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                raise
+            if response.will_close:
+                conn.close()
+            return response.status, {}, data
+
         try:
             while True:
                 with lock:
@@ -295,6 +395,29 @@ def post_load(
                 if time.monotonic() > deadline:
                     phase.timed_out = True
                     break
+                if retries:
+                    began = time.perf_counter()
+                    outcome = with_retries(functools.partial(attempt, body), retries=retries)
+                    attempts = len(outcome.failures) + (outcome.answer is not None)
+                    retried += attempts > 1
+                    extra += attempts - 1
+                    for name in outcome.failures[: attempts - 1]:
+                        failed[name] = failed.get(name, 0) + 1
+                    if midway is not None:
+                        midway.tick()
+                    if outcome.answer is None:
+                        name = outcome.failures[-1]
+                        errors[name] = errors.get(name, 0) + 1
+                        continue
+                    latencies.append(time.perf_counter() - began)
+                    status, _, data = outcome.answer
+                    statuses[status] = statuses.get(status, 0) + 1
+                    if attempts > 1 and expect == 201 and status == 200:
+                        recovered += 1
+                    elif status != expect and not unexpected:
+                        unexpected = f"{status}: {data[:300].decode(errors='replace')}"
+                    sent += len(data)
+                    continue
                 if conn.sock is None:
                     connects += 1
                 began = time.perf_counter()
@@ -313,6 +436,8 @@ def post_load(
                 if response.status != expect and not unexpected:
                     unexpected = f"{response.status}: {data[:300].decode(errors='replace')}"
                 sent += len(data)
+                if midway is not None:
+                    midway.tick()
         finally:
             conn.close()
             with lock:
@@ -320,6 +445,11 @@ def post_load(
                 phase.bytes_total += sent
                 phase.connections += connects
                 phase.unexpected = phase.unexpected or unexpected
+                phase.retried += retried
+                phase.extra_attempts += extra
+                phase.recovered += recovered
+                for name, count in failed.items():
+                    phase.failed_attempts[name] = phase.failed_attempts.get(name, 0) + count
                 for key, count in statuses.items():
                     phase.statuses[key] = phase.statuses.get(key, 0) + count
                 for name, count in errors.items():
@@ -339,7 +469,7 @@ def post_load(
 
 def summarise_post(phase: PostPhase, expect: int) -> dict[str, Any]:
     summary = summarise(phase)  # counts 200 as ok: recount with the status expected
-    ok = phase.statuses.get(expect, 0)
+    ok = phase.statuses.get(expect, 0) + phase.recovered
     summary.update(
         {
             "ok": ok,
@@ -350,7 +480,25 @@ def summarise_post(phase: PostPhase, expect: int) -> dict[str, Any]:
     )
     if phase.unexpected:
         summary["first_unexpected"] = phase.unexpected
+    if phase.retried or phase.failed_attempts:
+        summary["retries"] = {
+            "retried": phase.retried,
+            "extra_attempts": phase.extra_attempts,
+            "recovered_200": phase.recovered,
+            "failed_attempts": phase.failed_attempts,
+        }
     return summary
+
+
+def merge_posts(total: PostPhase, part: PostPhase) -> None:
+    merge(total, part)
+    total.connections += part.connections
+    total.unexpected = total.unexpected or part.unexpected
+    total.retried += part.retried
+    total.extra_attempts += part.extra_attempts
+    total.recovered += part.recovered
+    for name, count in part.failed_attempts.items():
+        total.failed_attempts[name] = total.failed_attempts.get(name, 0) + count
 
 
 def split(items: list[bytes], parts: int) -> list[list[bytes]]:
@@ -373,6 +521,8 @@ def measure(
     expect: int,
     deadline: float,
     database_url: str = "",
+    retries: int = 0,
+    midway: Midway | None = None,
 ) -> dict[str, Any]:
     """Interleaved rounds of /healthz and the POSTs, the same count and threads each."""
     port = server.port
@@ -399,6 +549,8 @@ def measure(
             concurrency=concurrency,
             seconds=max(0.0, deadline - time.monotonic()),
             expect=expect,
+            retries=retries,
+            midway=midway,
         )
         after = cpu_sample(server, database_url)
         for name, spent in (
@@ -407,11 +559,10 @@ def measure(
         ):
             for side, seconds in spent.items():
                 cpu[name][side] += seconds
-        merge(post_total, posts)
-        post_total.connections += posts.connections
-        post_total.unexpected = post_total.unexpected or posts.unexpected
+        merge_posts(post_total, posts)
         post_rounds.append(round(posts.statuses.get(expect, 0) / posts.elapsed, 1))
-        exited = server.process.poll() if server.process is not None else "not started"
+        # Without a process of its own (--url), the server is someone else's to watch.
+        exited = server.process.poll() if server.process is not None else None
         if exited is not None:
             raise RuntimeError(f"the server stopped during the run ({exited}):\n{server.tail(15)}")
         log(f"    c={concurrency}: /healthz {base_rounds[-1]} req/s, {PATH} {post_rounds[-1]}/s")
@@ -524,7 +675,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--machi", type=Path, default=REPO / ".venv" / "bin" / "machi", help="machi command"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    parser.add_argument(
+        "--url",
+        default="",
+        help="use the Machi already served there (e.g. nginx in front of several web servers, "
+        "http://127.0.0.1:PORT): nothing is started, created or dropped; `machi shell` and "
+        "`machi token` run with this process's environment (DATABASE_URL, REDIS_URL, "
+        "MACHI_DATA_DIR…), whose database must hold the demo city",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        help="send a check-in again (same UUID) when an attempt fails: no answer, or 502/503/504 "
+        "(default 0; 5 with --url)",
+    )
+    parser.add_argument(
+        "--kill-group",
+        type=int,
+        default=0,
+        help="SIGKILL this process group (a web server behind --url) mid-way through the "
+        "measured check-ins",
+    )
+    parser.add_argument(
+        "--kill-at", type=float, default=0.5, help="share of the check-ins before the kill (0.5)"
+    )
     args = parser.parse_args(argv)
+    if args.retries is None:
+        args.retries = 5 if args.url else 0
+    if args.url:
+        parts = urlsplit(args.url)
+        if parts.scheme != "http" or parts.hostname != "127.0.0.1" or not parts.port:
+            parser.error("--url must be http://127.0.0.1:PORT (the client connects there)")
+        if args.database_url:
+            parser.error("--url uses the server's own database: leave out --database-url")
+    elif args.kill_group:
+        parser.error("--kill-group needs --url")
     try:
         args.concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     except ValueError:
@@ -550,8 +736,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.alarm(int(args.max_seconds))
 
     data_dir = Path(tempfile.mkdtemp(prefix="machi-bench-checkin-"))
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    env["MACHI_DATA_DIR"] = str(data_dir)
+    if args.url:  # someone else's server: its environment, as given to us
+        env = dict(os.environ)
+    else:
+        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+        env["MACHI_DATA_DIR"] = str(data_dir)
     env["MACHI_LOG_LEVEL"] = "WARNING"
     env["MACHI_API_RATE_LIMIT"] = str(RATE_LIMIT)
     env.pop("MACHI_SHELTERS_OPEN_ON_DECLARE", None)  # the set-up opens them itself
@@ -559,7 +748,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.database_url:
         pg_name = pg_database_name(args.database_url)
         env["DATABASE_URL"] = args.database_url
-    server = Server(args.machi, env, free_port(), args.workers, data_dir / "server.log")
+    port = urlsplit(args.url).port if args.url else free_port()
+    server = Server(args.machi, env, port or 0, args.workers, data_dir / "server.log")
+    midway = None
+    if args.kill_group:
+        measured = args.requests * len(args.concurrencies)
+        midway = Midway(int(measured * args.kill_at), kill_group(args.kill_group))
     result: dict[str, Any] = {"benchmark": "checkin", "ok": False}
     code = 1
     try:
@@ -567,7 +761,8 @@ def main(argv: list[str] | None = None) -> int:
             _psql(args.database_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
             _psql(args.database_url, f'CREATE DATABASE "{pg_name}"')
         began = time.perf_counter()
-        server.run("demo", "--no-serve", timeout=300)
+        if not args.url:
+            server.run("demo", "--no-serve", timeout=300)
         demo_s = time.perf_counter() - began
         persons = args.warmup + args.requests * len(args.concurrencies)
         log(f"  set-up: {args.shelters} shelters, a disaster, {persons} people…")
@@ -586,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
         people: list[str] = facts["person_ids"]
         if len(people) != persons:
             raise RuntimeError(f"set-up registered {len(people)} people, not {persons}")
-        startup_s = server.start(timeout=120)
+        startup_s = 0.0 if args.url else server.start(timeout=120)
 
         def bodies_for(ids: list[str], start: int) -> list[bytes]:
             return [
@@ -596,8 +791,10 @@ def main(argv: list[str] | None = None) -> int:
         warm = bodies_for(people[: args.warmup], 0)
         log(f"  warm-up: {len(warm)} check-ins, {len(warm)} /healthz")
         load(server.port, "/healthz", requests=max(len(warm), 1), concurrency=8, seconds=60)
-        warmed = post_load(server.port, token, warm, concurrency=8, seconds=120, expect=201)
-        if warm and warmed.statuses.get(201, 0) != len(warm):
+        warmed = post_load(
+            server.port, token, warm, concurrency=8, seconds=120, expect=201, retries=args.retries
+        )
+        if warm and warmed.statuses.get(201, 0) + warmed.recovered != len(warm):
             raise RuntimeError(
                 f"warm-up check-ins: {warmed.statuses} {warmed.errors} {warmed.unexpected}"
             )
@@ -619,6 +816,8 @@ def main(argv: list[str] | None = None) -> int:
                 expect=201,
                 deadline=deadline,
                 database_url=args.database_url,
+                retries=args.retries,
+                midway=midway,
             )
             replayable = replayable or batch
         log(f"  inline registration: {args.inline}")
@@ -634,6 +833,7 @@ def main(argv: list[str] | None = None) -> int:
                 expect=201,
                 deadline=deadline,
                 database_url=args.database_url,
+                retries=args.retries,
             )
         replay = (replayable * (args.replay // max(len(replayable), 1) + 1))[: args.replay]
         log(f"  replay: {len(replay)}")
@@ -647,6 +847,7 @@ def main(argv: list[str] | None = None) -> int:
                 expect=200,
                 deadline=deadline,
                 database_url=args.database_url,
+                retries=args.retries,
             )
         load_after = loadavg()
         result["server_exit"] = server.stop()
@@ -658,7 +859,13 @@ def main(argv: list[str] | None = None) -> int:
             server.run(
                 "shell",
                 "-c",
-                CHECK.format(token=token, shelter_id=shelter_ids[0], path=PATH, user=USER),
+                CHECK.format(
+                    token=token,
+                    shelter_id=shelter_ids[0],
+                    path=PATH,
+                    user=USER,
+                    disaster_id=facts["disaster_id"],
+                ),
                 timeout=300,
             )
             .strip()
@@ -686,6 +893,9 @@ def main(argv: list[str] | None = None) -> int:
             and all(run["ok"] for run in side.values())
             and consistent
         )
+        if args.url:
+            result["through"] = through(args, runs, side, warmed, check, created, midway)
+            all_ok = all_ok and result["through"]["ok"]
         result.update(
             {
                 "ok": all_ok,
@@ -697,7 +907,7 @@ def main(argv: list[str] | None = None) -> int:
                     "loadavg_after": load_after,
                 },
                 "server": {
-                    "command": "machi serve",
+                    "command": f"external: {args.url}" if args.url else "machi serve",
                     "worker_class": "sync",
                     "workers": args.workers,
                     "debug": False,
@@ -771,6 +981,63 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def through(
+    args: argparse.Namespace,
+    runs: dict[str, dict[str, Any]],
+    side: dict[str, dict[str, Any]],
+    warmed: PostPhase,
+    check: dict[str, Any],
+    created: int,
+    midway: Midway | None,
+) -> dict[str, Any]:
+    """With --url: every check-in the client made, how many needed a retry, and whether the
+    database holds each exactly once (lost: made but not recorded; duplicates: recorded or
+    counted more than once)."""
+    summaries = [run["checkins"] for run in runs.values()]
+    summaries += [run["checkins"] for run in side.values()]
+    warm = summarise_post(warmed, 201)
+    summaries.append(warm)
+    failed: dict[str, int] = {}
+    for summary in summaries:
+        for name, count in summary.get("retries", {}).get("failed_attempts", {}).items():
+            failed[name] = failed.get(name, 0) + count
+    requests = sum(s["requests"] for s in summaries)
+    answered_ok = sum(s["ok"] for s in summaries)
+    lost = max(0, created - check["checkins"])
+    duplicates = max(0, check["checkins"] - created) + max(0, check["occupancy_sum"] - created)
+    report = {
+        "url": args.url,
+        "retries_allowed": args.retries,
+        "requests": requests,
+        "succeeded": answered_ok,
+        "failed_for_good": requests - answered_ok,
+        "retried": sum(s.get("retries", {}).get("retried", 0) for s in summaries),
+        "extra_attempts": sum(s.get("retries", {}).get("extra_attempts", 0) for s in summaries),
+        "recovered_200": sum(s.get("retries", {}).get("recovered_200", 0) for s in summaries),
+        "failed_attempts": failed,
+        "checkins_made": created,
+        "checkins_recorded": check["checkins"],
+        "lost": lost,
+        "duplicates": duplicates,
+        # GET /healthz between the rounds: nginx itself passes an idempotent request that
+        # met a dead server on to the next one, so the client should never see it fail.
+        "baseline_errors": sum(
+            run["baseline"]["requests"] - run["baseline"]["ok"]
+            for run in [*runs.values(), *side.values()]
+        ),
+    }
+    if midway is not None:
+        report["kill"] = midway.report or {"error": "the kill never happened"}
+    report["ok"] = (
+        report["failed_for_good"] == 0
+        and lost == 0
+        and duplicates == 0
+        and report["baseline_errors"] == 0
+        and (midway is None or (midway.report is not None and "error" not in midway.report))
+    )
+    return report
+
+
 def print_summary(result: dict[str, Any]) -> None:
     machine = result.get("machine", {})
     if machine:
@@ -807,6 +1074,14 @@ def print_summary(result: dict[str, Any]) -> None:
         print(
             f"  database: {db['checkins']} check-ins for {db['expected']} created, occupancy "
             f"{db['occupancy_sum']}, queries per request {result['queries_per_request']}"
+        )
+    if "through" in result:
+        t = result["through"]
+        print(
+            f"  through {t['url']}: {t['requests']} check-ins, {t['succeeded']} succeeded, "
+            f"{t['retried']} retried ({t['failed_attempts']}), {t['recovered_200']} found "
+            f"recorded on retry; lost {t['lost']}, duplicates {t['duplicates']}; "
+            f"kill {t.get('kill')}"
         )
     if "error" in result:
         print(f"  FAILED: {result['error'].splitlines()[0]}")

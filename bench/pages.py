@@ -311,6 +311,48 @@ def sign_in(port: int, secret: str) -> dict[str, str]:
         client.close()
 
 
+# --- Retries (a client in front of several web servers) ----------------------------------
+
+# What a proxy answers when the web server behind it died with the request (or was down):
+# the request may or may not have been carried out, so only a request that is safe to repeat
+# (a GET, or a POST with the client's own id such as a check-in's UUID) is sent again.
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass
+class Attempts:
+    """The last answer of a retried request (None: no answer at all) and what failed before."""
+
+    answer: tuple[int, dict[str, str], bytes] | None
+    failures: list[str] = field(default_factory=list)
+
+
+def with_retries(
+    call: Any,
+    *,
+    retries: int,
+    backoff: float = 0.1,
+    statuses: frozenset[int] = RETRY_STATUSES,
+) -> Attempts:
+    """Call ``call()`` (returning ``(status, headers, body)`` or raising OSError or
+    HTTPException) until it answers with a status not in ``statuses``, at most ``1 + retries``
+    times, sleeping ``backoff`` × the attempt's number in between."""
+    failures: list[str] = []
+    for attempt in range(retries + 1):
+        try:
+            answer = call()
+        except (OSError, http.client.HTTPException) as exc:
+            failures.append(type(exc).__name__)
+            if attempt == retries:
+                return Attempts(None, failures)
+        else:
+            if answer[0] not in statuses or attempt == retries:
+                return Attempts(answer, failures)
+            failures.append(str(answer[0]))
+        time.sleep(backoff * (attempt + 1))
+    return Attempts(None, failures)  # not reached: the loop returns on its last attempt
+
+
 # --- Load ----------------------------------------------------------------------------------
 
 
