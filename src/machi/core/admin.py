@@ -34,9 +34,16 @@ class AuditedAdminMixin:
         )
         if request.method == "GET" and response.status_code == 200:
             model = self.model  # type: ignore[attr-defined]
-            services.audit_record(
-                action=Action.READ, object_type=model._meta.label_lower, detail={"id": object_id}
-            )
+            shown = getattr(response, "context_data", {}).get("original")
+            if shown is not None:
+                # The record itself, so that the report of reads names it.
+                services.audit_record(action=Action.READ, record=shown, detail={"via": "admin"})
+            else:
+                services.audit_record(
+                    action=Action.READ,
+                    object_type=model._meta.label_lower,
+                    detail={"id": object_id},
+                )
         return response
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:

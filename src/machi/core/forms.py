@@ -7,6 +7,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from machi.core.models import record_type_label
+from machi.core.personal import PERSONAL_RECORD_TYPES
 from machi.core.roles import Action
 
 
@@ -70,6 +71,36 @@ class AuditFilterForm(forms.Form):
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
             self.add_error("until", _("The end date is before the start date."))
+        return cleaned
+
+
+class ReadsReportForm(forms.Form):
+    """The period and filters of the report of who read which personal records."""
+
+    MAX_DAYS = 366
+
+    since = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
+    object_type = forms.ChoiceField(label=_("Record type"), required=False)
+    object_id = forms.CharField(label=_("Record id"), required=False, max_length=64)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast(forms.ChoiceField, self.fields["object_type"])
+        labelled = sorted((record_type_label(name), name) for name in PERSONAL_RECORD_TYPES)
+        field.choices = [("", _("All personal records")), *((n, label) for label, n in labelled)]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until:
+            if since > until:
+                self.add_error("until", _("The end date is before the start date."))
+            elif (until - since).days >= self.MAX_DAYS:
+                self.add_error(
+                    "until", _("Choose a period of at most a year (366 days) for one report.")
+                )
         return cleaned
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyotp
+from django.contrib.auth import password_validation
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -190,6 +191,8 @@ def staff_create(
 ) -> User:
     user = User(username=username, display_name=display_name, department=department)
     if password:
+        # The same rules as the back office's forms (length, common, numeric, like the name).
+        password_validation.validate_password(password, user)
         user.set_password(password)
     else:
         user.set_unusable_password()

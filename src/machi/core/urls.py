@@ -14,6 +14,7 @@ urlpatterns = [
     path("console/facilities/", views.console_facilities, name="console_facilities"),
     path("console/audit/", views.console_audit, name="console_audit"),
     path("console/audit/export/", views.console_audit_export, name="console_audit_export"),
+    path("console/audit/reads/", views.console_audit_reads, name="console_audit_reads"),
     path("console/jobs/<uuid:job_id>/", views.job_detail, name="job_detail"),
     path("console/jobs/<uuid:job_id>/download/", views.job_download, name="job_download"),
 ]
