@@ -18,7 +18,7 @@ from machi.core import services
 from machi.core.middleware import SEEN_AT, SIGNED_IN_AT
 from machi.core.models import AuditEvent, User
 from machi.core.roles import Action, Role
-from tests.conftest import sign_in
+from tests.conftest import PASSWORD, sign_in
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "machi"
 
@@ -92,6 +92,10 @@ def test_a_locked_account_refuses_even_the_right_password_and_keeps_the_lock(
         # From another address the account is still locked: the limit is per account too.
         response = other.post("/console/login/", {"username": "HQ", "password": "x" * 12})
         assert response.status_code == 429
+        response = client.post("/console/login/", {"username": "hq", "password": PASSWORD})
+        assert response.status_code == 429
+    locked = AuditEvent.objects.filter(action=Action.LOGIN_FAILED, detail__reason="locked")
+    assert locked.count() == 2
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,9 @@ def test_wrong_passwords_are_logged_and_then_rate_limited(client: Client, hq: Us
             assert response.status_code == 400
         response = client.post("/console/login/", {"username": "hq", "password": PASSWORD})
         assert response.status_code == 429
-    assert AuditEvent.objects.filter(action=Action.LOGIN_FAILED).count() == 3
+    failed = AuditEvent.objects.filter(action=Action.LOGIN_FAILED)
+    assert failed.filter(detail__reason="locked").count() == 1
+    assert failed.count() == 3 + 1
 
 
 def test_accounts_without_a_role_cannot_sign_in(client: Client, make_staff: object) -> None:

@@ -125,6 +125,12 @@ def login(request: HttpRequest) -> HttpResponse:
         ):
             form.add_error(None, _("Too many failed sign-ins. Wait 15 minutes and try again."))
             status = 429
+            # A locked account (or address) is worth the auditors' eye: someone may be guessing.
+            services.audit_record(
+                action=Action.LOGIN_FAILED,
+                object_type="core.user",
+                detail={"username": username, "reason": "locked"},
+            )
         else:
             user = auth.authenticate(
                 request, username=username, password=form.cleaned_data["password"]
