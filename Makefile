@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck openapi messages bench clean
+.PHONY: demo test install lint typecheck audit openapi messages bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# Known vulnerabilities in the installed dependencies, offline (.ci/osv/README.md).
+audit: $(STAMP)
+	.ci/audit
 
 # Write the committed OpenAPI document again after an API change (a test compares them).
 openapi: $(STAMP)
