@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from machi.core import access, jobs, selectors, services
+from machi.core import access, japanese, jobs, selectors, services
 from machi.core.models import AuditEvent, Job
 from machi.core.roles import Action
 
@@ -55,17 +55,18 @@ def audit_export(run: jobs.JobRun, language: str = "ja", **params: Any) -> dict[
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(header)
         for done, event in enumerate(events.iterator(chunk_size=2000), start=1):
+            # Names and record descriptions are typed by people: never a formula in Excel.
             writer.writerow(
                 [
                     timezone.localtime(event.at).isoformat(timespec="seconds"),
-                    event.actor_username,
+                    japanese.excel_cell(event.actor_username),
                     event.action,
-                    event.object_type,
-                    event.object_id,
-                    event.object_repr,
+                    japanese.excel_cell(event.object_type),
+                    japanese.excel_cell(event.object_id),
+                    japanese.excel_cell(event.object_repr),
                     event.ip_address or "",
                     event.channel,
-                    event.request_id,
+                    japanese.excel_cell(event.request_id),
                 ]
             )
             if done % 1000 == 0:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from django.utils.translation import gettext as _
 
 # Era start dates (元号法; 令和 from 2019-05-01 per 政令第百四十三号 of 平成31年).
 ERAS: tuple[tuple[dt.date, str, str], ...] = (
@@ -84,8 +87,12 @@ ENCODINGS = ("utf-8-sig", "cp932")
 
 
 class CsvDecodeError(ValueError):
-    def __init__(self, message: str, *, row: int | None = None) -> None:
+    """A CSV file that cannot be read: ``reason`` says why, ``row`` the line (1 = header)."""
+
+    def __init__(self, reason: str, *, row: int | None = None) -> None:
+        message = _("line %(row)s: %(reason)s") % {"row": row, "reason": reason} if row else reason
         super().__init__(message)
+        self.reason = reason
         self.row = row
 
 
@@ -99,10 +106,21 @@ def decode_csv_bytes(data: bytes) -> CsvText:
     """Decode a CSV file as UTF-8 (with or without BOM) or CP932, whichever fits.
 
     UTF-8 is tried first: CP932 text almost never decodes as valid UTF-8, while the reverse
-    often "succeeds" into mojibake.
+    often "succeeds" into mojibake. UTF-16 and UTF-32 (Excel's 「Unicode テキスト」) and files
+    with NUL bytes (binary files, UTF-16 without its BOM) are refused with a reason, rather
+    than read as CP932 mojibake.
     """
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            raise CsvDecodeError(
+                _("the file is %(encoding)s; save it as UTF-8 or Shift_JIS (CP932)")
+                % {"encoding": name},
+                row=1,
+            )
+    _refuse_nul(data)
     if data.startswith(b"\xef\xbb\xbf"):
-        return CsvText(_decode(data, "utf-8-sig"), "utf-8-sig")
+        # A BOM added twice (a tool that adds one to a file that had one) hides no column.
+        return CsvText(_decode(data[3:], "utf-8-sig").lstrip("\ufeff"), "utf-8-sig")
     try:
         return CsvText(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
@@ -112,16 +130,48 @@ def decode_csv_bytes(data: bytes) -> CsvText:
     except UnicodeDecodeError as exc:
         row = data[: exc.start].count(b"\n") + 1
         raise CsvDecodeError(
-            f"line {row}: the file is neither UTF-8 nor Shift_JIS (CP932)", row=row
+            _("the file is neither UTF-8 nor Shift_JIS (CP932) text"),
+            row=row,
         ) from exc
 
 
+# UTF-32 first: its little-endian BOM begins with UTF-16's.
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def _refuse_nul(data: bytes) -> None:
+    """Refuse NUL bytes: no text file has them; a binary file or UTF-16 without BOM does."""
+    at = data.find(b"\x00")
+    if at < 0:
+        return
+    sample = data[:4096]
+    # Many NULs: UTF-16 without its BOM, or a binary file; the whole file's fault, not a line's.
+    nuls = sample.count(0)
+    row = 1 if nuls >= 2 and nuls * 16 >= len(sample) else data[:at].count(b"\n") + 1
+    raise CsvDecodeError(
+        _(
+            "the file contains NUL bytes: it is not a text file, or it is UTF-16; save it "
+            "as UTF-8 or Shift_JIS (CP932)"
+        ),
+        row=row,
+    )
+
+
 def _decode(data: bytes, encoding: str) -> str:
+    """``data`` after its BOM, decoded as UTF-8 (``encoding`` names it in the message)."""
     try:
-        return data.decode(encoding)
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         row = data[: exc.start].count(b"\n") + 1
-        raise CsvDecodeError(f"line {row}: invalid {encoding} byte sequence", row=row) from exc
+        raise CsvDecodeError(
+            _("invalid %(encoding)s byte sequence") % {"encoding": encoding},
+            row=row,
+        ) from exc
 
 
 def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
@@ -137,9 +187,17 @@ def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
         header = next(reader)
     except StopIteration:
         return
+    except csv.Error as exc:
+        raise _unreadable(exc, reader.line_num or 1) from exc
     names = [normalize(name) for name in header]
     line = reader.line_num
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a cell over the csv module's limit (128 KiB), a broken quote
+            raise _unreadable(exc, line + 1) from exc
         start = line + 1
         line = reader.line_num
         if not any(value.strip() for value in values):
@@ -148,13 +206,28 @@ def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
         yield start, dict(zip(names, padded, strict=False))
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+def _unreadable(exc: csv.Error, row: int) -> CsvDecodeError:
+    return CsvDecodeError(
+        _("the CSV cannot be read: %(reason)s") % {"reason": exc},
+        row=row,
+    )
+
+
+# What Excel (and LibreOffice, Google Sheets) would run as a formula: = + - @, a tab or a
+# carriage return first (OWASP "CSV injection"), and the full-width ＝ ＋ － ＠ that Japanese
+# input methods type and Excel may take for their ASCII forms.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+# A plain number (-3, -3.5) is not a formula: it stays a number for the spreadsheet.
+NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def excel_cell(text: str) -> str:
-    """Text that Excel would run as a formula (=, +, -, @; OWASP "CSV injection") is kept as
-    text with a leading apostrophe, which Excel hides."""
-    return f"'{text}" if text[:1] in FORMULA_START else text
+    """Text that Excel would run as a formula (=, +, -, @, tab, CR; OWASP "CSV injection") is
+    kept as text with a leading apostrophe, which Excel hides. Plain numbers such as -3.5 are
+    left as they are. The one rule for every CSV that people open in Excel."""
+    if text[:1] in FORMULA_START and not NUMBER.fullmatch(text):
+        return f"'{text}"
+    return text
 
 
 def excel_csv(rows: list[list[str]]) -> bytes:
@@ -176,6 +249,7 @@ def excel_xlsx(rows: list[list[Any]], *, title: str = "Sheet1") -> bytes:
         cells = []
         for value in row:
             if isinstance(value, str) and value[:1] in FORMULA_START:
+                # Text stays text (a shared string), never a formula; numbers stay numbers.
                 from openpyxl.cell import WriteOnlyCell
 
                 cell = WriteOnlyCell(sheet, value=value)

@@ -129,7 +129,47 @@ def photo_check(upload: Upload, *, field: str = "photos") -> CheckedPhoto:
             _("%(name)s is not a JPEG, PNG, WebP or HEIC photo.") % {"name": name},
             field=field,
         )
+    _check_header(upload, content_type, name=name, field=field)
     return CheckedPhoto(upload, content_type, size)
+
+
+# A phone's camera writes 12 to 50 megapixels; more is a "decompression bomb": a few bytes that
+# declare an image too large to draw, for the browser or PDF that opens it.
+PHOTO_MAX_PIXELS = 100_000_000
+_PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+
+
+def _check_header(upload: Upload, content_type: str, *, name: str, field: str) -> None:
+    """Read the image's header (never its pixels) and refuse one that declares more than
+    PHOTO_MAX_PIXELS. A header the image library cannot read is left to the first bytes, which
+    already decided the type: the file is stored under our name and served as that type only.
+    HEIC is taken on its first bytes too: the library reads no HEIF without a plug-in."""
+    pil_format = _PIL_FORMATS.get(content_type)
+    if pil_format is None:
+        return
+    import warnings
+
+    from PIL import Image
+
+    too_large = FieldError(
+        _("%(name)s declares an image of more than %(limit)s megapixels.")
+        % {"name": name, "limit": PHOTO_MAX_PIXELS // 1_000_000},
+        field=field,
+    )
+    upload.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(upload, formats=[pil_format]) as image:  # type: ignore[arg-type]
+                width, height = image.size
+    except Image.DecompressionBombError as exc:
+        raise too_large from exc
+    except (OSError, SyntaxError, ValueError, EOFError):  # UnidentifiedImageError is an OSError
+        return
+    finally:
+        upload.seek(0)
+    if width * height > PHOTO_MAX_PIXELS:
+        raise too_large
 
 
 def _store(photo: IncidentPhoto, checked: CheckedPhoto) -> None:

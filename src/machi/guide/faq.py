@@ -101,7 +101,7 @@ def _row_values(line: int, row: dict[str, str], errors: list[str]) -> dict[str, 
             URLValidator(schemes=["http", "https"])(url)
         except ValidationError:
             problem("関連URL", f"{url!r} is not a web address")
-    for column, limit in (("カテゴリ", 64), ("所管部署", 64)):
+    for column, limit in (("カテゴリ", 64), ("所管部署", 64), ("関連URL", 500)):
         if len(row.get(column, "").strip()) > limit:
             problem(column, f"at most {limit} characters")
     if len(errors) > before:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from machi.guide.models import Entry
+
+MAX_IMPORT_BYTES = 10 * 1024 * 1024  # some thousand entries are a few megabytes
 
 
 class EntryForm(forms.ModelForm):
@@ -46,6 +50,12 @@ class ImportForm(forms.Form):
             "言語, モード (UTF-8 or Shift_JIS). Entries are matched by ID."
         ),
     )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if (upload.size or 0) > MAX_IMPORT_BYTES:
+            raise forms.ValidationError(_("The file is larger than 10 MB."))
+        return upload
 
 
 class FilterForm(forms.Form):

@@ -757,6 +757,11 @@ def area_groups_import(*, data: bytes, kind: str = "school") -> GroupImport:
         ref = japanese.normalize(row[area_column])
         if not name:
             raise NotifyError(f"line {line}, {group_column}: empty", field=f"{line}:{group_column}")
+        if len(name) > 64:
+            raise NotifyError(
+                f"line {line}, {group_column}: at most 64 characters",
+                field=f"{line}:{group_column}",
+            )
         area = by_code.get(ref.zfill(7) if ref.isdigit() else ref) or by_name.get(ref)
         if area is None:
             raise NotifyError(

@@ -12,7 +12,6 @@ import csv
 import hashlib
 import io
 import logging
-import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from machi.core import japanese
 from machi.core import selectors as core_selectors
 from machi.opendata import generators, schema, validation
 from machi.opendata.models import Dataset, Frequency, Report, Resource
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 REPORTS_KEPT = 20
 LOCK_SECONDS = 60
-NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 def datasets_public() -> QuerySet[Dataset]:
@@ -115,10 +114,7 @@ def excel_bytes(content: bytes) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for row in rows:
-        writer.writerow(
-            f"'{cell}" if cell[:1] in "=+-@\t\r" and not NUMBER.match(cell) else cell
-            for cell in row
-        )
+        writer.writerow(japanese.excel_cell(cell) for cell in row)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 

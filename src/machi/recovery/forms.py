@@ -622,6 +622,11 @@ class RuleTableForm(forms.Form):
             raise forms.ValidationError(
                 _("The file is not JSON (UTF-8): %(error)s"), params={"error": exc}
             ) from exc
+        except RecursionError as exc:  # [[[[…]]]] deeper than Python's stack
+            raise forms.ValidationError(
+                _("The file is not JSON (UTF-8): %(error)s"),
+                params={"error": _("it is nested too deeply")},
+            ) from exc
         if not isinstance(data, dict):
             raise forms.ValidationError(_("The file must hold one JSON object: the table."))
         return data

@@ -47,6 +47,8 @@ COLUMNS = ("宛名番号", "世帯番号", "氏名", "カナ", "生年月日", "
 REQUIRED = ("宛名番号", "世帯番号", "氏名", "住所")
 SEXES = {"男": Sex.MALE, "1": Sex.MALE, "女": Sex.FEMALE, "2": Sex.FEMALE, "": ""}
 HEAD = "世帯主"
+# The longest value each column may hold (the fields of Resident).
+LIMITS = {"宛名番号": 15, "世帯番号": 15, "氏名": 64, "カナ": 128, "続柄": 16, "住所": 256}
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,12 @@ def residents_import(*, data: bytes) -> Imported:
         for column in REQUIRED:
             if not values[column]:
                 raise RecoveryError(f"line {line}, {column}: empty", field=f"{line}:{column}")
+        for column, limit in LIMITS.items():
+            if len(values[column]) > limit:
+                raise RecoveryError(
+                    f"line {line}, {column}: at most {limit} characters",
+                    field=f"{line}:{column}",
+                )
         if values["性別"] not in SEXES:
             raise RecoveryError(
                 f"line {line}, 性別: 男 or 女 (or 1/2), not {values['性別']!r}",

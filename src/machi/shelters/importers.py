@@ -346,7 +346,7 @@ def _table(data: bytes) -> _Table:
                 Problem(
                     exc.row,
                     "",
-                    str(_("The file is neither UTF-8 nor Shift_JIS (CP932) text.")),
+                    str(_("The file cannot be read: %(reason)s") % {"reason": exc.reason}),
                 )
             ]
         ) from exc
@@ -383,6 +383,8 @@ def _csv_rows(data: bytes) -> Iterator[_Source]:
 def _geojson(text: str) -> tuple[list[str], list[_Source]]:
     try:
         document = json.loads(text)
+    except RecursionError as exc:  # [[[[…]]]] nested deeper than Python's stack
+        raise _refuse(str(_("The file is not valid JSON: it is nested too deeply."))) from exc
     except json.JSONDecodeError as exc:
         raise ImportRefused(
             [
@@ -393,6 +395,8 @@ def _geojson(text: str) -> tuple[list[str], list[_Source]]:
                 )
             ]
         ) from exc
+    except ValueError as exc:  # a number of more than 4,300 digits, which Python refuses
+        raise _refuse(str(_("The file is not valid JSON: %(reason)s") % {"reason": exc})) from exc
     kind = document.get("type") if isinstance(document, dict) else None
     features = document.get("features") if isinstance(document, dict) else None
     if kind != "FeatureCollection" or not isinstance(features, list):
@@ -976,7 +980,13 @@ def parse(data: bytes, *, municipality: Municipality) -> ParsedFile:
             record = reader.record(source)
             if record is not None:
                 records.append(record)
-    except (csv.Error, japanese.CsvDecodeError) as exc:
+    except japanese.CsvDecodeError as exc:
+        reader.problems.append(
+            Problem(
+                exc.row, "", str(_("The file cannot be read: %(reason)s") % {"reason": exc.reason})
+            )
+        )
+    except csv.Error as exc:
         reader.problems.append(
             Problem(None, "", str(_("The file cannot be read: %(reason)s") % {"reason": exc}))
         )
