@@ -109,6 +109,10 @@ def incidents(request: HttpRequest) -> HttpResponse:
     form = IncidentFilterForm(request.GET or None)
     found = selectors_field.incidents_for(request.user, form.filters())
     page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
+    if request.headers.get("HX-Trigger") != "incident-results":
+        # Reports may name people and show their homes: who saw which is logged. The list's
+        # own refresh every 15 seconds shows the same page again and is not logged again.
+        core_services.audit_record_many(action=Action.READ, records=list(page.object_list))
     query = request.GET.copy()
     query.pop("page", None)
     context = {

@@ -899,6 +899,8 @@ def survey_detail(request: HttpRequest, survey_id: uuid.UUID) -> HttpResponse:
         Survey.objects.select_related("house", "disaster", "surveyor"), pk=survey_id
     )
     access.require(request.user, Action.READ, survey)
+    # The house's address and its damage: a read of personal data, logged as the API's are.
+    core_services.audit_record(action=Action.READ, record=survey)
     try:
         table = rules.table("damage", survey.rule_set)
     except rules.RuleError:

@@ -305,6 +305,10 @@ def transfer(request: HttpRequest, opening_id: int, checkin_id: uuid.UUID) -> Ht
                     % {"name": stay.person, "shelter": target.shelter},
                 )
                 return _back(found)
+    if request.method == "GET":
+        core_services.audit_record(
+            action=Action.READ, record=stay.person, detail={"transfer": True}
+        )
     return render(
         request,
         "shelters/transfer.html",

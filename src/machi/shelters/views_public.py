@@ -27,8 +27,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from machi.core import japanese, ratelimit
 from machi.core import selectors as core_selectors
+from machi.core import services as core_services
 from machi.core.forms import SummaryError, form_error_summary, summary_anchor
 from machi.core.middleware import client_ip
+from machi.core.roles import Action
 from machi.shelters import selectors, services
 from machi.shelters.forms_public import (
     MAX_MEMBERS,
@@ -313,6 +315,9 @@ def registration(request: HttpRequest, code: str) -> HttpResponse:
     if household is None:
         raise Http404("no registration with this code")
     people = sorted(household.members.all(), key=lambda person: (person.created_at, person.pk))
+    # Whoever holds the link reads these names, as an applicant reads their status page: the
+    # reads are in the audit log, so a link passed on can be seen to have been used.
+    core_services.audit_record(action=Action.READ, record=household, detail={"by": "code"})
     qr = segno.make(household.code, error="m")
     svg = qr.svg_inline(scale=8, title=_("QR code of your registration"))
     response = render(
