@@ -128,7 +128,8 @@ def test_a_new_report_is_a_line_of_the_current_disasters_chronology(
     incident = report(field_staff, area=naka, department=roads).incident
     assert incident.disaster == typhoon
     entry = ChronologyEntry.objects.get(object_type="emergency.incident", object_id=incident.pk)
-    assert entry.text == "被害報告: 浸水（重大）中町1丁目 — 道路冠水"
+    # Category, severity and the 町丁目: no title or street address, which every role would read.
+    assert entry.text == "被害報告: 浸水（重大）中町1丁目"
     assert entry.important  # 重大 and worse are flagged for HQ
     assert entry.disaster == typhoon
     assert entry.department == "道路公園課"
@@ -138,7 +139,7 @@ def test_a_new_report_is_a_line_of_the_current_disasters_chronology(
 def test_a_low_report_is_not_flagged_important(field_staff: User, typhoon: Disaster) -> None:
     incident = report(field_staff, severity=1, category="road", title="落石").incident
     entry = ChronologyEntry.objects.get(object_id=incident.pk)
-    assert entry.text == "被害報告: 道路（軽微）中町1丁目3番 — 落石"
+    assert entry.text == "被害報告: 道路（軽微）"  # placed by a street address only
     assert not entry.important
 
 
@@ -232,11 +233,11 @@ def test_status_goes_forwards_and_a_finished_incident_can_be_reopened(
         incident = services_field.incident_set_status(incident=incident, status=status)
     assert incident.status == IncidentStatus.IN_PROGRESS
     assert history_texts(incident) == [
-        "被害報告: 浸水（重大）中町1丁目 — 道路冠水",
-        "確認: 道路冠水（中町1丁目）",
-        "対応中: 道路冠水（中町1丁目）",
-        "完了: 道路冠水（中町1丁目）",
-        "再開・対応中: 道路冠水（中町1丁目）",
+        "被害報告: 浸水（重大）中町1丁目",
+        "確認: 浸水（中町1丁目）",
+        "対応中: 浸水（中町1丁目）",
+        "完了: 浸水（中町1丁目）",
+        "再開・対応中: 浸水（中町1丁目）",
     ]
     updates = AuditEvent.objects.filter(action="update", object_id=str(incident.pk))
     assert updates.count() == 4
@@ -340,7 +341,7 @@ def test_field_staff_report_from_the_phone_form_with_photos(
     page = client.get(f"/console/incidents/{key}/").content.decode()
     assert "道路冠水 50cm" in page
     assert page.count(f"/console/incidents/{key}/photos/") >= 2
-    assert "被害報告: 浸水（重大）中町1丁目 — 道路冠水 50cm" in page  # the history
+    assert "被害報告: 浸水（重大）中町1丁目" in page  # the history
 
 
 def test_a_photo_that_is_really_text_is_shown_on_the_photo_field(

@@ -1332,13 +1332,15 @@ CORE: list[Row] = [
 ]
 
 OTHERS: list[Row] = [
-    # HQ's chronology is read by every role; incidents' lines carry their title and place.
+    # HQ's chronology is read by every role, so incidents' lines carry only their category,
+    # severity and 町丁目: never the title or the street address (someone's home).
     row(
-        "the chronology (incidents' lines carry their title and place)",
+        "the chronology (incidents' lines without title or address)",
         "chronology:timeline",
         lambda w: "/console/chronology/",
         EVERY_ROLE,
         secret=lambda w: "戸田様宅前",
+        sees=NOBODY,
     ),
     row(
         "Wi-Fi e-mail confirmation (a guessed link: 'not valid')",

@@ -233,9 +233,10 @@ def incident_next_statuses(status: str) -> list[str]:
 
 
 def _place(incident: Incident) -> str:
-    if incident.area is not None:
-        return incident.area.name
-    return incident.address
+    """Where, for the chronology every role reads: the 町丁目 only. A street address may be
+    someone's home and the title free text about people; those stay on the incident, behind
+    its own access rules."""
+    return incident.area.name if incident.area is not None else ""
 
 
 @dataclass(frozen=True)
@@ -334,7 +335,7 @@ def incident_report(
                 text=(
                     f"被害報告: {CATEGORY_JA[IncidentCategory(incident.category)]}"
                     f"（{SEVERITY_JA[IncidentSeverity(incident.severity)]}）"
-                    f"{place} — {incident.title}"
+                    f"{place}"
                 ),
                 disaster=incident.disaster,
                 record=incident,
@@ -414,7 +415,8 @@ def incident_set_status(*, incident: Incident, status: IncidentStatus | str) -> 
     place = _place(locked)
     chronology_record(
         kind=ChronologyKind.INCIDENT,
-        text=f"{label}: {locked.title}" + (f"（{place}）" if place else ""),
+        text=f"{label}: {CATEGORY_JA[IncidentCategory(locked.category)]}"
+        + (f"（{place}）" if place else ""),
         disaster=locked.disaster,
         record=locked,
         department=locked.department.name if locked.department is not None else "",
