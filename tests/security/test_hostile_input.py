@@ -539,8 +539,7 @@ def test_a_file_over_the_limit_is_refused_on_its_field(env: Env, door: str, sett
     response = env.client(user).post(
         spec.url, {**spec.extra, spec.field: SimpleUploadedFile("big.xml", big)}
     )
-    # The checker page answers 200 with the form's errors (its view is not in this work).
-    assert response.status_code == (200 if door == "opendata check" else 400)
+    assert response.status_code == 400
     form = next(
         response.context[name]
         for name in ("form", "upload_form", "alert_form")

@@ -214,6 +214,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The most one request may upload, all files together (core/uploads.py); nginx's
+# client_max_body_size says the same in production.
+MACHI_UPLOAD_MAX_MB = int(os.environ.get("MACHI_UPLOAD_MAX_MB", "25"))
+FILE_UPLOAD_HANDLERS = [
+    "machi.core.uploads.BodyLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # `machi check --deploy` is clean but for three choices made on purpose (tested):
 SILENCED_SYSTEM_CHECKS = [
     "security.W005",  # HSTS for subdomains: a city's other hosts are not ours to force

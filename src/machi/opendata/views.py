@@ -205,4 +205,5 @@ def check(request: HttpRequest) -> HttpResponse:
         request,
         "opendata/check.html",
         {"form": form, "errors": form_error_summary(form), "checked": checked},
+        status=400 if form.errors else 200,
     )
