@@ -1,5 +1,7 @@
 """One request may upload at most MACHI_UPLOAD_MAX_MB, whatever the form behind it allows."""
 
+import io
+
 import pytest
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -28,7 +30,7 @@ def test_a_chunked_upload_is_counted(make_staff: object) -> None:
     from machi.core.uploads import BodyLimitUploadHandler
 
     handler = BodyLimitUploadHandler()
-    handler.handle_raw_input(None, {}, 0, b"x")  # no declared length
+    handler.handle_raw_input(io.BytesIO(), {}, 0, "x")  # no declared length
     handler.receive_data_chunk(b"x" * 1024 * 1024, 0)
     with pytest.raises(RequestDataTooBig):
         handler.receive_data_chunk(b"x", 1024 * 1024)

@@ -10,7 +10,7 @@ by counting otherwise (a chunked body declares none).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -31,10 +31,10 @@ class BodyLimitUploadHandler(FileUploadHandler):
 
     def handle_raw_input(
         self,
-        input_data: Any,
-        META: dict[str, Any],
+        input_data: IO[bytes],
+        META: dict[str, str],
         content_length: int,
-        boundary: bytes,
+        boundary: str,
         encoding: str | None = None,
     ) -> None:
         self.received = 0
