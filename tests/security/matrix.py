@@ -31,18 +31,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ROLES = (
-    "hq",
-    "shelter_staff",
-    "counter",
-    "field",
-    "wifi_admin",
-    "recovery",
-    "pr",
-    "dx",
-    "auditor",
-    "sysadmin",
-)
+from machi.core.roles import Role
+
+ROLES = tuple(role.value for role in Role)  # the columns, in the enum's order
 COLUMNS = ("anonymous", "resident", "none", *ROLES)
 HEADINGS = {
     "anonymous": "anon",

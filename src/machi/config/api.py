@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import ninja.parser
 from django.conf import settings
+from django.http import HttpRequest
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
+from ninja.errors import ValidationError
+from ninja.openapi.schema import OpenAPISchema
 
 from machi.core import problems
 from machi.core.api import router as core_router
@@ -21,7 +28,59 @@ from machi.shelters.api_offline import router as shelters_offline_router
 from machi.wifi.api import router as wifi_router
 from machi.wifi.api_monitor import router as wifi_monitor_router
 
-api = NinjaAPI(
+
+def _nul_at(value: Any, where: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Where the first NUL character (U+0000) is in parsed JSON, or None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return (*where, key)
+        found = _nul_at(item, (*where, str(key)))
+        if found:
+            return found
+    return None
+
+
+class Parser(ninja.parser.Parser):
+    """JSON and form data without NUL characters (U+0000) in any text: nobody types one, and
+    no database column keeps one (PostgreSQL refuses them: a 500 instead of a 4xx)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = super().parse_body(request)
+        found = _nul_at(data, ())
+        if found is not None:  # ninja answers any parsing error 400 (Cannot parse request body)
+            raise ValueError(f"a NUL character at {'.'.join(found) or 'the top'}")
+        return data
+
+    def parse_querydict(
+        self, data: MultiValueDict, list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        where = "query" if data is request.GET else "form"
+        for key, values in data.lists():
+            if any(isinstance(v, str) and "\x00" in v for v in [key, *values]):
+                raise ValidationError(
+                    [{"loc": (where, key), "msg": "a NUL character", "type": "value_error"}]
+                )
+        return super().parse_querydict(data, list_fields, request)
+
+
+class MachiAPI(NinjaAPI):
+    """The errors in the document as they are answered (see ``problems.document``)."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPISchema:
+        schema = super().get_openapi_schema(**kwargs)
+        problems.document(schema)
+        return schema
+
+
+api = MachiAPI(
     title="Machi API",
     version="1",
     description=(
@@ -30,6 +89,7 @@ api = NinjaAPI(
         "Errors are `application/problem+json` (RFC 9457); validation errors list each field."
     ),
     auth=[BearerTokenAuth(), StaffSessionAuth()],
+    parser=Parser(),
     throttle=[
         FixedWindowThrottle(per_minute=settings.API_RATE_LIMIT // 10, authenticated=False),
         FixedWindowThrottle(per_minute=settings.API_RATE_LIMIT, authenticated=True),

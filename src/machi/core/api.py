@@ -12,12 +12,39 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
+from pydantic import AfterValidator
 
 from machi.core import access, lgcode, problems, selectors, services
 from machi.core.models import Area, AuditEvent, Facility, FacilityKind
 from machi.core.roles import Action, Role
 
 router = Router(tags=["core"])
+# A record's id as the database keeps it (bigint): a larger one is a 422, not an overflow.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+def _storable(value: dt.datetime) -> dt.datetime:
+    """A time every database keeps: a real UTC offset (PostgreSQL refuses ±16 h and more), and
+    one day away from the ends of the calendar, so that it stays in it in UTC."""
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > dt.timedelta(hours=14):
+        raise ValueError("the UTC offset must be between -14:00 and +14:00")
+    if not dt.date(1, 1, 2) <= value.date() <= dt.date(9999, 12, 30):
+        raise ValueError("the date must be between 0001-01-02 and 9999-12-30")
+    return value
+
+
+# A date and time given to the API (with its offset, or Japan time without one).
+Moment = Annotated[dt.datetime, AfterValidator(_storable)]
+
+
+class Pagination(LimitOffsetPagination):
+    """limit and offset, bounded: ``offset=10**30`` is a 422, not an overflow in the database
+    (ninja's own bounds neither, unless settings say so). 100 a page unless asked."""
+
+    class Input(Schema):
+        limit: int = Field(100, ge=1, le=10_000)
+        offset: int = Field(0, ge=0, le=2**31)
 
 
 class MeOut(Schema):
@@ -57,11 +84,17 @@ class FacilityOut(Schema):
 
 
 class FacilityPatch(Schema):
-    name_kana: Annotated[str, Field(max_length=256)] | None = None
-    name_en: Annotated[str, Field(max_length=256)] | None = None
-    address: Annotated[str, Field(max_length=256)] | None = None
-    latitude: Annotated[Decimal, Field(ge=-90, le=90, decimal_places=6)] | None = None
-    longitude: Annotated[Decimal, Field(ge=-180, le=180, decimal_places=6)] | None = None
+    # Each field may be left out (unchanged), not set to null: text columns are NOT NULL and
+    # a facility's point, once known, is changed, not removed (the model requires it).
+    name_kana: Annotated[str, Field(max_length=256)] = ""
+    name_en: Annotated[str, Field(max_length=256)] = ""
+    address: Annotated[str, Field(max_length=256)] = ""
+    latitude: Annotated[
+        Decimal, Field(ge=-90, le=90, decimal_places=6, description="Left out: unchanged.")
+    ] = Decimal(0)
+    longitude: Annotated[
+        Decimal, Field(ge=-180, le=180, decimal_places=6, description="Left out: unchanged.")
+    ] = Decimal(0)
 
 
 class FacilityFilter(Schema):
@@ -131,14 +164,14 @@ def municipality(request: HttpRequest) -> MunicipalityOut:
 
 
 @router.get("/areas", response=list[AreaOut], summary="Areas (町丁目)")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def areas(request: HttpRequest):  # type: ignore[no-untyped-def]
     access.require(request.user, Action.READ, "core.area")
     return selectors.areas_for(request.user)
 
 
 @router.get("/facilities", response=list[FacilityOut], summary="Facilities")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def facilities(request: HttpRequest, filters: Query[FacilityFilter]):  # type: ignore[no-untyped-def]
     access.require(request.user, Action.READ, Facility)
     queryset = selectors.facilities_for(request.user, query=filters.q)
@@ -152,7 +185,7 @@ def facilities(request: HttpRequest, filters: Query[FacilityFilter]):  # type: i
     response={200: FacilityOut, 403: ProblemOut, 404: ProblemOut},
     summary="One facility",
 )
-def facility(request: HttpRequest, facility_id: int) -> Facility:
+def facility(request: HttpRequest, facility_id: Id) -> Facility:
     found = get_object_or_404(Facility, pk=facility_id)
     access.require(request.user, Action.READ, found)
     return found
@@ -163,14 +196,14 @@ def facility(request: HttpRequest, facility_id: int) -> Facility:
     response={200: FacilityOut, 403: ProblemOut, 404: ProblemOut, 422: ProblemOut},
     summary="Change a facility's descriptive fields",
 )
-def facility_patch(request: HttpRequest, facility_id: int, payload: FacilityPatch) -> Facility:
+def facility_patch(request: HttpRequest, facility_id: Id, payload: FacilityPatch) -> Facility:
     found = get_object_or_404(Facility, pk=facility_id)
     access.require(request.user, Action.UPDATE, found)
     return services.facility_update(facility=found, **payload.dict(exclude_unset=True))
 
 
 @router.get("/audit-events", response=list[AuditEventOut], summary="Search the audit log")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def audit_events(request: HttpRequest, filters: Query[AuditQuery]):  # type: ignore[no-untyped-def]
     access.require(request.user, Action.READ, AuditEvent)
     services.audit_record(

@@ -14,7 +14,7 @@ from ninja.errors import HttpError
 from ninja.responses import Status
 
 from machi.core import access, problems
-from machi.core.api import areas_from_refs
+from machi.core.api import Id, Moment, ProblemOut, areas_from_refs
 from machi.core.hazards import Hazard
 from machi.core.models import Area
 from machi.core.roles import Action
@@ -66,7 +66,7 @@ class DisasterIn(Schema):
     name: Annotated[str, Field(min_length=1, max_length=128)]
     hazards: Annotated[list[Hazard], Field(min_length=1)]
     area_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = []
-    started_at: dt.datetime | None = None
+    started_at: Moment | None = None
     is_exercise: bool = False
 
 
@@ -95,7 +95,7 @@ def current(request: HttpRequest) -> dict[str, object]:
 
 
 @router.get("/disasters/{disaster_id}", response=DisasterOut, summary="One disaster")
-def disaster(request: HttpRequest, disaster_id: int) -> Disaster:
+def disaster(request: HttpRequest, disaster_id: Id) -> Disaster:
     found = get_object_or_404(Disaster, pk=disaster_id)
     access.require(request.user, Action.READ, found)
     return found
@@ -124,8 +124,12 @@ def declare(request: HttpRequest, payload: DisasterIn) -> Status[Disaster]:
     return Status(201, created)
 
 
-@router.post("/disasters/{disaster_id}/end", response=DisasterOut, summary="End a disaster")
-def end(request: HttpRequest, disaster_id: int) -> Disaster:
+@router.post(
+    "/disasters/{disaster_id}/end",
+    response={200: DisasterOut, 409: ProblemOut},
+    summary="End a disaster",
+)
+def end(request: HttpRequest, disaster_id: Id) -> Disaster:
     found = get_object_or_404(Disaster, pk=disaster_id)
     access.require(request.user, Action.UPDATE, found)
     try:
@@ -238,11 +242,11 @@ def evacuation_issue(request: HttpRequest, payload: EvacuationOrderIn) -> Status
 
 @router.post(
     "/evacuation-orders/{order_id}/lift",
-    response=EvacuationOrderOut,
+    response={200: EvacuationOrderOut, 409: ProblemOut},
     summary="Lift (解除) 避難情報, everywhere (CAP Cancel) or for some areas (CAP Update)",
 )
 def evacuation_lift(
-    request: HttpRequest, order_id: int, payload: LiftIn | None = None
+    request: HttpRequest, order_id: Id, payload: LiftIn | None = None
 ) -> EvacuationOrder:
     order = get_object_or_404(EvacuationOrder, pk=order_id)
     access.require(request.user, Action.UPDATE, order)

@@ -11,7 +11,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from machi.core import access, problems
-from machi.core.api import ProblemOut
+from machi.core.api import Moment, ProblemOut
 from machi.core.roles import Action
 from machi.emergency import exports_chronology, selectors_chronology, services
 from machi.emergency.models import ChronologyEntry, ChronologyKind, Disaster
@@ -52,8 +52,8 @@ class ChronologyQuery(Schema):
     kind: list[ChronologyKind] = Field([], description="Any of these kinds (repeat the name).")
     important: bool | None = Field(None, description="true: important lines only.")
     q: Annotated[str, Field(max_length=100)] = Field("", description="Words in the line.")
-    since: dt.datetime | None = Field(None, description="From this time (inclusive).")
-    until: dt.datetime | None = Field(None, description="Until this time (inclusive).")
+    since: Moment | None = Field(None, description="From this time (inclusive).")
+    until: Moment | None = Field(None, description="Until this time (inclusive).")
     limit: Annotated[int, Field(ge=1, le=selectors_chronology.API_LIMIT)] = 100
     offset: Annotated[int, Field(ge=0, le=2**31)] = Field(
         0, description="Skip this many lines (or use `cursor`, which stays stable as lines come)."

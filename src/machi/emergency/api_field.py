@@ -13,11 +13,11 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import Field, File, Form, Query, Router, Schema, UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from ninja.responses import Status
 
 from machi.core import access, problems
-from machi.core.api import ProblemOut
+from machi.core.api import Id, Moment, Pagination, ProblemOut
 from machi.core.models import Area
 from machi.core.roles import Action
 from machi.emergency import selectors_field, services_field
@@ -107,7 +107,7 @@ class IncidentQuery(Schema):
     severity: IncidentSeverity | None = None
     department_id: _ID | None = None
     q: Annotated[str, Field(max_length=100)] = ""
-    since: dt.datetime | None = Field(None, description="Reported or changed since this time.")
+    since: Moment | None = Field(None, description="Reported or changed since this time.")
 
 
 class IncidentStatusIn(Schema):
@@ -171,7 +171,7 @@ def incident_report(request: HttpRequest, payload: IncidentIn) -> Status[Inciden
 
 
 @router.get("/incidents", response=list[IncidentOut], summary="Incidents, newest first")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def incidents(request: HttpRequest, filters: Query[IncidentQuery]):  # type: ignore[no-untyped-def]
     access.require(request.user, Action.READ, Incident)
     return selectors_field.incidents_for(
@@ -283,7 +283,7 @@ class TaskIn(Schema):
         None, description="User name of a member of the department."
     )
     incident_id: uuid.UUID | None = None
-    due_at: dt.datetime | None = Field(None, description="With its time zone (+09:00).")
+    due_at: Moment | None = Field(None, description="With its time zone (+09:00).")
 
 
 class TaskQuery(Schema):
@@ -324,7 +324,7 @@ def task_create(request: HttpRequest, payload: TaskIn) -> Status[Task]:
 
 
 @router.get("/tasks", response=list[TaskOut], summary="Tasks of your departments (HQ: all)")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def tasks(request: HttpRequest, filters: Query[TaskQuery]):  # type: ignore[no-untyped-def]
     access.require(request.user, Action.READ, Task)
     return selectors_field.tasks_for(
@@ -344,7 +344,7 @@ def tasks(request: HttpRequest, filters: Query[TaskQuery]):  # type: ignore[no-u
     response={200: TaskOut, **ERRORS},
     summary="Report a task's progress (the department asked, or HQ)",
 )
-def task_status(request: HttpRequest, task_id: int, payload: TaskStatusIn) -> Task:
+def task_status(request: HttpRequest, task_id: Id, payload: TaskStatusIn) -> Task:
     found = get_object_or_404(Task, pk=task_id)
     if not selectors_field.task_visible(request.user, found):
         raise PermissionDenied("not your department's task")

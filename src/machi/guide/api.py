@@ -11,6 +11,7 @@ from ninja.responses import Status
 from ninja.throttling import BaseThrottle
 
 from machi.core import problems, ratelimit
+from machi.core.api import Id
 from machi.core.middleware import client_ip
 from machi.guide import services
 
@@ -41,7 +42,7 @@ class EntryOut(Schema):
     url: str
 
 
-class ShelterOut(Schema):
+class OpenShelterOut(Schema):
     name: str
     address: str
     crowding: str = Field(description="open / crowded / full, as the shelter reports it")
@@ -54,11 +55,11 @@ class AskOut(Schema):
     confidence: float
     low_confidence: bool = Field(description="Shown as 'maybe'; staff will look at it.")
     disaster: str = Field("", description="The declared disaster, if any.")
-    shelters_open: list[ShelterOut] = []
+    shelters_open: list[OpenShelterOut] = []
 
 
 class FeedbackIn(Schema):
-    question_id: int
+    question_id: Id
     token: Annotated[str, Field(max_length=64)]
     resolved: bool
 

@@ -21,7 +21,7 @@ from ninja.responses import Status
 from ninja.security import HttpBearer
 
 from machi.core import access, context, problems
-from machi.core.api import areas_from_refs
+from machi.core.api import Moment, areas_from_refs
 from machi.core.auth import BearerTokenAuth, StaffSessionAuth
 from machi.core.roles import Action
 from machi.notify import services
@@ -72,7 +72,7 @@ class BroadcastIn(Schema):
     )
     emergency: bool = False
     everyone: bool = Field(False, description="Every subscriber, whatever their topics.")
-    scheduled_at: dt.datetime | None = None
+    scheduled_at: Moment | None = None
 
 
 class BroadcastOut(Schema):

@@ -96,6 +96,8 @@ class ResidentThrottle(BaseThrottle):
 
 
 STAFF_AUTH = [BearerTokenAuth(), StaffSessionAuth()]
+# An application's reference (XXXX-XXXX-XXXX); anything else is no application (422).
+Reference = Annotated[str, Field(max_length=32, pattern=r"^[0-9A-Za-z-]+$")]
 
 
 class ProcedureOut(Schema):
@@ -271,6 +273,16 @@ def _resident(procedure: Procedure, payload: ApplicationIn, who: Any) -> service
     summary="Hand-off to the back-office system: approved applications of a department "
     "(csv for Excel, or json; audited)",
     response={200: Any},
+    openapi_extra={
+        "responses": {
+            "200": {
+                "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "text/csv": {"schema": {"type": "string"}},
+                }
+            }
+        }
+    },
 )
 def handoff(
     request: HttpRequest,
@@ -333,7 +345,7 @@ def handoff(
     summary="An application and its status history, for staff or the applicant (audited)",
     description="The applicant: their resident token, or `key` from their status link.",
 )
-def application_detail(request: HttpRequest, reference: str, key: str = "") -> dict[str, Any]:
+def application_detail(request: HttpRequest, reference: Reference, key: str = "") -> dict[str, Any]:
     application = get_object_or_404(
         Application.objects.select_related("procedure"), reference=reference
     )
@@ -358,7 +370,9 @@ def application_detail(request: HttpRequest, reference: str, key: str = "") -> d
     response=ApplicationOut,
     summary="Move an application on (受付 → 審査中 → 補正依頼 → 承認 → 発行 → 発送; 却下; 取下げ)",
 )
-def application_status(request: HttpRequest, reference: str, payload: StatusIn) -> dict[str, Any]:
+def application_status(
+    request: HttpRequest, reference: Reference, payload: StatusIn
+) -> dict[str, Any]:
     application = get_object_or_404(
         Application.objects.select_related("procedure"), reference=reference
     )

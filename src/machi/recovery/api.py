@@ -16,7 +16,7 @@ from ninja.responses import Status
 
 from machi.core import access, problems
 from machi.core import services as core_services
-from machi.core.api import areas_from_refs
+from machi.core.api import Id, ProblemOut, areas_from_refs
 from machi.core.roles import Action
 from machi.emergency.models import Disaster
 from machi.recovery import certificates, grants, ledger, rules, services
@@ -34,6 +34,12 @@ from machi.recovery.models import (
 )
 
 router = Router(tags=["recovery"])
+# Downloads, as declared in the document.
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+SPREADSHEETS = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": BINARY,
+}
 
 Number = Decimal | Annotated[str, Field(max_length=16, pattern=r"^\s*\d+(\.\d+)?(/\d+)?\s*$")]
 
@@ -228,7 +234,7 @@ def house_create(request: HttpRequest, payload: HouseIn) -> Status[House]:
 
 @router.post(
     "/recovery/surveys",
-    response={200: SurveyOut, 201: SurveyOut},
+    response={200: SurveyOut, 201: SurveyOut, 404: ProblemOut},
     summary="Record a damage survey; the class is decided by the rule table and kept with it",
 )
 def survey_create(request: HttpRequest, payload: SurveyIn) -> Status[Survey]:
@@ -262,7 +268,7 @@ def survey_create(request: HttpRequest, payload: SurveyIn) -> Status[Survey]:
     response=list[SurveyOut],
     summary="A house's surveys, the deciding one first",
 )
-def house_surveys(request: HttpRequest, house_id: uuid.UUID, disaster_id: int) -> list[Survey]:
+def house_surveys(request: HttpRequest, house_id: uuid.UUID, disaster_id: Id) -> list[Survey]:
     access.require(request.user, Action.READ, Survey)
     house = get_object_or_404(House, pk=house_id)
     disaster = get_object_or_404(Disaster, pk=disaster_id)
@@ -273,7 +279,7 @@ def house_surveys(request: HttpRequest, house_id: uuid.UUID, disaster_id: int) -
 
 @router.post(
     "/recovery/resurvey-requests",
-    response={201: ResurveyOut},
+    response={201: ResurveyOut, 404: ProblemOut},
     summary="A household asks for a re-survey (再調査)",
 )
 def resurvey_create(request: HttpRequest, payload: ResurveyIn) -> Status[ResurveyRequest]:
@@ -352,7 +358,7 @@ class LedgerHouseholdOut(Schema):
 
 class SharingIn(Schema):
     disaster_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
-    household_id: int | None = Field(None, description="None: an extract of the whole ledger.")
+    household_id: Id | None = Field(None, description="None: an extract of the whole ledger.")
     recipient: Annotated[str, Field(min_length=1, max_length=200)]
     purpose: Annotated[str, Field(min_length=1, max_length=300)]
     legal_basis: Annotated[str, Field(min_length=1, max_length=200)] = Field(
@@ -391,7 +397,7 @@ def _household_out(household: LedgerHousehold) -> dict[str, Any]:
 
 @router.post(
     "/recovery/ledger/households",
-    response={200: LedgerHouseholdOut, 201: LedgerHouseholdOut},
+    response={200: LedgerHouseholdOut, 201: LedgerHouseholdOut, 404: ProblemOut},
     summary="Enter a household in the 被災者台帳 (from the register, or by hand)",
 )
 def ledger_household_create(request: HttpRequest, payload: LedgerHouseholdIn) -> Status[Any]:
@@ -428,14 +434,17 @@ def ledger_household_create(request: HttpRequest, payload: LedgerHouseholdIn) ->
     summary="The 被災者台帳 of a disaster (every read is audited)",
 )
 def ledger_households(
-    request: HttpRequest, disaster_id: int, limit: int = 100, offset: int = 0
+    request: HttpRequest,
+    disaster_id: Id,
+    limit: int = 100,
+    offset: Annotated[int, Field(ge=0, le=2**31)] = 0,
 ) -> list[dict[str, Any]]:
     access.require(request.user, Action.READ, LedgerHousehold)
     found = list(
         LedgerHousehold.objects.filter(disaster_id=disaster_id)
         .select_related("disaster", "house")
         .prefetch_related("members", "support")
-        .order_by("pk")[max(0, offset) : max(0, offset) + max(1, min(limit, 500))]
+        .order_by("pk")[offset : offset + max(1, min(limit, 500))]
     )
     core_services.audit_record_many(action=Action.READ, records=found)
     return [_household_out(h) for h in found]
@@ -446,7 +455,7 @@ def ledger_households(
     response=LedgerHouseholdOut,
     summary="One household of the 被災者台帳 (audited)",
 )
-def ledger_household(request: HttpRequest, household_id: int) -> dict[str, Any]:
+def ledger_household(request: HttpRequest, household_id: Id) -> dict[str, Any]:
     household = get_object_or_404(LedgerHousehold, pk=household_id)
     access.require(request.user, Action.READ, household)
     core_services.audit_record(action=Action.READ, record=household)
@@ -458,7 +467,7 @@ def ledger_household(request: HttpRequest, household_id: int) -> dict[str, Any]:
     response={201: SupportOut},
     summary="Record support given to a household (援護の実施の状況)",
 )
-def ledger_support(request: HttpRequest, household_id: int, payload: SupportIn) -> Status[Any]:
+def ledger_support(request: HttpRequest, household_id: Id, payload: SupportIn) -> Status[Any]:
     household = get_object_or_404(LedgerHousehold, pk=household_id)
     access.require(request.user, Action.UPDATE, household)
     try:
@@ -477,7 +486,7 @@ def ledger_support(request: HttpRequest, household_id: int, payload: SupportIn) 
 
 @router.post(
     "/recovery/ledger/sharing",
-    response={201: SharingOut},
+    response={201: SharingOut, 404: ProblemOut},
     summary="Record that ledger data was given to someone, and on what legal basis",
 )
 def ledger_sharing(request: HttpRequest, payload: SharingIn) -> Status[Any]:
@@ -506,13 +515,13 @@ def ledger_sharing(request: HttpRequest, payload: SharingIn) -> Status[Any]:
 # --- 罹災証明書 ---------------------------------------------------------------------------------
 
 
-class ApplicationIn(Schema):
-    household_id: int
+class CertificateApplicationIn(Schema):
+    household_id: Id
     applicant_name: Annotated[str, Field(min_length=1, max_length=64)]
     channel: Literal["counter", "online"] = "counter"
 
 
-class ApplicationOut(Schema):
+class CertificateApplicationOut(Schema):
     id: int
     household_id: int
     disaster_id: int
@@ -600,10 +609,10 @@ def _batch_out(batch: IssueBatch) -> dict[str, Any]:
 
 @router.post(
     "/recovery/certificates/applications",
-    response={201: ApplicationOut},
+    response={201: CertificateApplicationOut, 404: ProblemOut},
     summary="Receive an application for the 罹災証明書 (one per household and disaster)",
 )
-def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[Any]:
+def application_create(request: HttpRequest, payload: CertificateApplicationIn) -> Status[Any]:
     access.require(request.user, Action.CREATE, CertificateApplication)
     household = get_object_or_404(LedgerHousehold, pk=payload.household_id)
     try:
@@ -620,10 +629,10 @@ def application_create(request: HttpRequest, payload: ApplicationIn) -> Status[A
 
 @router.post(
     "/recovery/certificates/applications/{application_id}/review",
-    response=ApplicationOut,
+    response=CertificateApplicationOut,
     summary="Review an application (its house must have a deciding survey)",
 )
-def application_review(request: HttpRequest, application_id: int) -> dict[str, Any]:
+def application_review(request: HttpRequest, application_id: Id) -> dict[str, Any]:
     application = get_object_or_404(CertificateApplication, pk=application_id)
     access.require(request.user, Action.UPDATE, application)
     try:
@@ -638,7 +647,7 @@ def application_review(request: HttpRequest, application_id: int) -> dict[str, A
     response={200: CertificateOut, 201: CertificateOut},
     summary="Issue the certificate of a reviewed application (again: the same certificate)",
 )
-def application_issue(request: HttpRequest, application_id: int) -> Status[Any]:
+def application_issue(request: HttpRequest, application_id: Id) -> Status[Any]:
     application = get_object_or_404(CertificateApplication, pk=application_id)
     access.require(request.user, Action.UPDATE, application)
     try:
@@ -656,7 +665,7 @@ def application_issue(request: HttpRequest, application_id: int) -> Status[Any]:
     summary="Re-issue a certificate (lost, or re-surveyed): a new version, the history kept",
 )
 def certificate_reissue(
-    request: HttpRequest, certificate_id: int, payload: ReissueIn
+    request: HttpRequest, certificate_id: Id, payload: ReissueIn
 ) -> Status[Any]:
     certificate = get_object_or_404(Certificate, pk=certificate_id)
     access.require(request.user, Action.UPDATE, certificate)
@@ -676,8 +685,9 @@ def certificate_reissue(
     "/recovery/certificates/{certificate_id}/pdf",
     summary="The certificate's PDF (latest version; ?version=N for an earlier one)",
     response={200: None},
+    openapi_extra={"responses": {"200": {"content": {"application/pdf": BINARY}}}},
 )
-def certificate_pdf(request: HttpRequest, certificate_id: int, version: int | None = None) -> Any:
+def certificate_pdf(request: HttpRequest, certificate_id: Id, version: int | None = None) -> Any:
     from django.http import FileResponse
 
     certificate = get_object_or_404(Certificate, pk=certificate_id)
@@ -697,7 +707,7 @@ def certificate_pdf(request: HttpRequest, certificate_id: int, version: int | No
 
 @router.post(
     "/recovery/certificates/bulk",
-    response={202: BulkOut},
+    response={202: BulkOut, 404: ProblemOut},
     summary="Issue every reviewed application of a disaster, as a job with progress",
 )
 def bulk_start(request: HttpRequest, payload: BulkIn) -> Status[Any]:
@@ -708,7 +718,7 @@ def bulk_start(request: HttpRequest, payload: BulkIn) -> Status[Any]:
 
 
 @router.post("/recovery/certificates/bulk/{batch_id}/pause", response=BulkOut, summary="Pause")
-def bulk_pause(request: HttpRequest, batch_id: int) -> dict[str, Any]:
+def bulk_pause(request: HttpRequest, batch_id: Id) -> dict[str, Any]:
     batch = get_object_or_404(IssueBatch, pk=batch_id)
     access.require(request.user, Action.UPDATE, batch)
     return _batch_out(certificates.bulk_pause(batch=batch))
@@ -719,7 +729,7 @@ def bulk_pause(request: HttpRequest, batch_id: int) -> dict[str, Any]:
     response={202: BulkOut},
     summary="Resume a paused batch (what was issued is not issued again)",
 )
-def bulk_resume(request: HttpRequest, batch_id: int) -> Status[Any]:
+def bulk_resume(request: HttpRequest, batch_id: Id) -> Status[Any]:
     batch = get_object_or_404(IssueBatch, pk=batch_id)
     access.require(request.user, Action.UPDATE, batch)
     try:
@@ -733,7 +743,7 @@ def bulk_resume(request: HttpRequest, batch_id: int) -> Status[Any]:
 
 
 class GrantApplicationIn(Schema):
-    household_id: int
+    household_id: Id
     part: Literal["base", "addition"]
     rebuild: Literal["build", "buy", "repair", "rent", "none", ""] = ""
     household_size: Annotated[int, Field(ge=1, le=100)]
@@ -764,7 +774,7 @@ class GrantStatusIn(Schema):
 
 @router.post(
     "/recovery/grants/applications",
-    response={201: GrantApplicationOut},
+    response={201: GrantApplicationOut, 404: ProblemOut},
     summary="Apply for a part of the 被災者生活再建支援金 (the amount from the grant table)",
 )
 def grant_application_create(request: HttpRequest, payload: GrantApplicationIn) -> Status[Any]:
@@ -792,7 +802,7 @@ def grant_application_create(request: HttpRequest, payload: GrantApplicationIn) 
     summary="Approve, pay or reject a grant application",
 )
 def grant_application_status(
-    request: HttpRequest, application_id: int, payload: GrantStatusIn
+    request: HttpRequest, application_id: Id, payload: GrantStatusIn
 ) -> GrantApplication:
     application = get_object_or_404(GrantApplication, pk=application_id)
     access.require(request.user, Action.UPDATE, application)
@@ -843,9 +853,10 @@ def _spreadsheet(rows: list[list[Any]], *, name: str, format: str) -> Any:
     "/recovery/grants/payments.{format}",
     summary="The payment list for accounting (csv: UTF-8 with BOM, or xlsx; audited)",
     response={200: None},
+    openapi_extra={"responses": {"200": {"content": SPREADSHEETS}}},
 )
 def grant_payments(
-    request: HttpRequest, format: Literal["csv", "xlsx"], disaster_id: int, status: str = "approved"
+    request: HttpRequest, format: Literal["csv", "xlsx"], disaster_id: Id, status: str = "approved"
 ) -> Any:
     access.require(request.user, Action.EXPORT, GrantApplication)
     found = (
@@ -882,8 +893,18 @@ def grant_payments(
     summary="Households by class and area, certificates per day, grants by status "
     "(?format=csv or xlsx for Excel)",
     response={200: Any},
+    openapi_extra={
+        "responses": {
+            "200": {
+                "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    **SPREADSHEETS,
+                }
+            }
+        }
+    },
 )
-def report(request: HttpRequest, name: str, disaster_id: int, format: str = "json") -> Any:
+def report(request: HttpRequest, name: str, disaster_id: Id, format: str = "json") -> Any:
     from machi.recovery import reports
 
     access.require(request.user, Action.READ, LedgerHousehold)
@@ -945,7 +966,20 @@ def survey_photo(
     return Status(200 if known else 201, _photo_out(photo))
 
 
-@router.get("/recovery/photos/{photo_id}", summary="A survey photo (audited)", response={200: None})
+@router.get(
+    "/recovery/photos/{photo_id}",
+    summary="A survey photo (audited)",
+    response={200: None},
+    openapi_extra={
+        "responses": {
+            "200": {
+                "content": dict.fromkeys(
+                    ("image/jpeg", "image/png", "image/webp", "image/heic"), BINARY
+                )
+            }
+        }
+    },
+)
 def survey_photo_file(request: HttpRequest, photo_id: uuid.UUID) -> Any:
     from django.http import FileResponse
 

@@ -17,7 +17,7 @@ from ninja.responses import Status
 
 from machi.core import access, problems
 from machi.core import services as core_services
-from machi.core.api import ProblemOut
+from machi.core.api import Id, ProblemOut
 from machi.core.roles import Action
 from machi.emergency.models import Disaster
 from machi.shelters import selectors, services
@@ -74,7 +74,7 @@ def _shelter_out(shelter: Shelter, opening: Opening | None) -> ShelterOut:
 
 
 class DisasterRef(Schema):
-    disaster_id: int | None = Field(None, description="The disaster; the current one when omitted.")
+    disaster_id: Id | None = Field(None, description="The disaster; the current one when omitted.")
 
 
 class PublicStatusOut(Schema):
@@ -97,7 +97,7 @@ def _disaster(disaster_id: int | None) -> Disaster:
 
 
 @router.get("/shelters", response=list[ShelterOut], summary="Shelters with status and occupancy")
-def shelters(request: HttpRequest, disaster_id: int | None = None) -> list[ShelterOut]:
+def shelters(request: HttpRequest, disaster_id: Id | None = None) -> list[ShelterOut]:
     access.require(request.user, Action.READ, Shelter)
     disaster = selectors.disaster_for(disaster_id)
     return [_shelter_out(s, o) for s, o in selectors.shelters_with_openings(disaster)]
@@ -114,7 +114,7 @@ def public_status(request: HttpRequest) -> list[selectors.PublicStatus]:
 
 
 @router.get("/shelters/{shelter_id}", response=ShelterOut, summary="One shelter")
-def shelter(request: HttpRequest, shelter_id: int, disaster_id: int | None = None) -> ShelterOut:
+def shelter(request: HttpRequest, shelter_id: Id, disaster_id: Id | None = None) -> ShelterOut:
     found = get_object_or_404(Shelter.objects.select_related("facility"), pk=shelter_id)
     access.require(request.user, Action.READ, found)
     disaster = selectors.disaster_for(disaster_id)
@@ -123,7 +123,7 @@ def shelter(request: HttpRequest, shelter_id: int, disaster_id: int | None = Non
 
 
 @router.post("/shelters/{shelter_id}/open", response=ShelterOut, summary="Open a shelter")
-def shelter_open(request: HttpRequest, shelter_id: int, payload: DisasterRef) -> ShelterOut:
+def shelter_open(request: HttpRequest, shelter_id: Id, payload: DisasterRef) -> ShelterOut:
     found = get_object_or_404(Shelter.objects.select_related("facility"), pk=shelter_id)
     access.require(request.user, Action.CREATE, Opening)
     disaster = _disaster(payload.disaster_id)
@@ -135,7 +135,7 @@ def shelter_open(request: HttpRequest, shelter_id: int, payload: DisasterRef) ->
 
 
 @router.post("/shelters/{shelter_id}/close", response=ShelterOut, summary="Close a shelter")
-def shelter_close(request: HttpRequest, shelter_id: int, payload: DisasterRef) -> ShelterOut:
+def shelter_close(request: HttpRequest, shelter_id: Id, payload: DisasterRef) -> ShelterOut:
     found = get_object_or_404(Shelter.objects.select_related("facility"), pk=shelter_id)
     disaster = _disaster(payload.disaster_id)
     opening = get_object_or_404(Opening, shelter=found, disaster=disaster)
@@ -198,7 +198,7 @@ def _checkin_out(checkin: Checkin) -> CheckinOut:
 
 @router.post(
     "/checkins",
-    response={200: CheckinsOut, 201: CheckinsOut},
+    response={200: CheckinsOut, 201: CheckinsOut, 404: ProblemOut},
     summary="Check a person or a household in (idempotent by the client's id)",
 )
 def checkin(request: HttpRequest, payload: CheckinIn) -> Status[CheckinsOut]:
@@ -345,7 +345,7 @@ class EvacueeOut(Schema):
     summary="People present at a shelter (personal data: HQ and that shelter's staff)",
 )
 def evacuees(
-    request: HttpRequest, shelter_id: int, disaster_id: int | None = None
+    request: HttpRequest, shelter_id: Id, disaster_id: Id | None = None
 ) -> list[EvacueeOut]:
     disaster = _disaster(disaster_id)
     opening = get_object_or_404(

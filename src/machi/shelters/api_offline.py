@@ -13,7 +13,7 @@ from django.utils import timezone
 from ninja import Field, Router, Schema
 
 from machi.core import access
-from machi.core.api import ProblemOut
+from machi.core.api import Id, Moment, ProblemOut
 from machi.core.roles import Action
 from machi.shelters import offline, services
 from machi.shelters.api import PersonIn
@@ -36,7 +36,7 @@ class OfflineOperationIn(Schema):
         description="The stay: made by the device for register and checkin_code (a household's "
         "members get ids derived from it), the stay acted on otherwise."
     )
-    at: dt.datetime = Field(
+    at: Moment = Field(
         description="When it happened on the device; kept between the opening (or the start of "
         "the stay) and now."
     )
@@ -96,7 +96,7 @@ def _operation(data: OfflineOperationIn) -> offline.Operation:
     response={200: OfflineSyncOut, 403: ProblemOut, 404: ProblemOut},
     summary="Send what a shelter's device recorded offline (each operation idempotent by its id)",
 )
-def offline_sync(request: HttpRequest, opening_id: int, payload: OfflineSyncIn) -> OfflineSyncOut:
+def offline_sync(request: HttpRequest, opening_id: Id, payload: OfflineSyncIn) -> OfflineSyncOut:
     opening = get_object_or_404(
         Opening.objects.select_related("shelter__facility", "disaster"), pk=opening_id
     )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from ninja import Field, Router, Schema
 
 from machi.core import access, problems
+from machi.core.api import Id, Moment
 from machi.core.roles import Action
 from machi.wifi import selectors_monitor
 from machi.wifi.models import AccessPoint
@@ -29,7 +30,7 @@ class HealthCounts(Schema):
     unknown: int
 
 
-class AlertOut(Schema):
+class WifiAlertOut(Schema):
     id: int
     ap_id: int
     ap_name: str
@@ -44,7 +45,7 @@ class AlertOut(Schema):
 class HealthOut(Schema):
     counts: HealthCounts
     total: int
-    open_alerts: list[AlertOut]
+    open_alerts: list[WifiAlertOut]
     sweep_age_s: int | None = Field(
         description="Seconds since the worker last swept for silent APs (every 10 s); "
         "null when it has not run yet."
@@ -68,7 +69,7 @@ def wifi_health(request: HttpRequest) -> HealthOut:
         counts=HealthCounts(**counts),
         total=sum(counts.values()),
         open_alerts=[
-            AlertOut(
+            WifiAlertOut(
                 id=a.pk,
                 ap_id=a.ap_id,
                 ap_name=a.ap.name,
@@ -97,9 +98,9 @@ def _aware(value: dt.datetime) -> dt.datetime:
 )
 def wifi_ap_hours(
     request: HttpRequest,
-    ap_id: int,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    ap_id: Id,
+    since: Moment | None = None,
+    until: Moment | None = None,
 ) -> list[HourOut]:
     """From ``since`` (default: 24 hours ago) to ``until`` (default: now), at most 93 days."""
     ap = get_object_or_404(AccessPoint, pk=ap_id)
