@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
@@ -45,6 +46,19 @@ class Pagination(LimitOffsetPagination):
     class Input(Schema):
         limit: int = Field(100, ge=1, le=10_000)
         offset: int = Field(0, ge=0, le=2**31)
+
+
+class AuditedPagination(Pagination):
+    """Pagination for lists of personal records: the page returned is logged, one ``read``
+    event per record, as the console's lists do."""
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any], pagination: Any, request: HttpRequest, **params: Any
+    ) -> Any:
+        page = super().paginate_queryset(queryset, pagination, request, **params)
+        page["items"] = list(page["items"])
+        services.audit_record_many(action=Action.READ, records=page["items"])
+        return page
 
 
 class MeOut(Schema):

@@ -17,7 +17,8 @@ from ninja.pagination import paginate
 from ninja.responses import Status
 
 from machi.core import access, problems
-from machi.core.api import Id, Moment, Pagination, ProblemOut
+from machi.core import services as core_services
+from machi.core.api import AuditedPagination, Id, Moment, Pagination, ProblemOut
 from machi.core.models import Area
 from machi.core.roles import Action
 from machi.emergency import selectors_field, services_field
@@ -171,7 +172,7 @@ def incident_report(request: HttpRequest, payload: IncidentIn) -> Status[Inciden
 
 
 @router.get("/incidents", response=list[IncidentOut], summary="Incidents, newest first")
-@paginate(Pagination)
+@paginate(AuditedPagination)
 def incidents(request: HttpRequest, filters: Query[IncidentQuery]):  # type: ignore[no-untyped-def]
     access.require(request.user, Action.READ, Incident)
     return selectors_field.incidents_for(
@@ -193,7 +194,9 @@ def incidents(request: HttpRequest, filters: Query[IncidentQuery]):  # type: ign
     "/incidents/{incident_id}", response={200: IncidentOut, **ERRORS}, summary="One incident"
 )
 def incident(request: HttpRequest, incident_id: uuid.UUID) -> Incident:
-    return _found_incident(request, incident_id, Action.READ)
+    found = _found_incident(request, incident_id, Action.READ)
+    core_services.audit_record(action=Action.READ, record=found)
+    return found
 
 
 @router.post(

@@ -273,6 +273,7 @@ def house_surveys(request: HttpRequest, house_id: uuid.UUID, disaster_id: Id) ->
     house = get_object_or_404(House, pk=house_id)
     disaster = get_object_or_404(Disaster, pk=disaster_id)
     surveys = list(Survey.objects.filter(house=house, disaster=disaster).order_by("-recorded_at"))
+    core_services.audit_record_many(action=Action.READ, records=surveys)
     deciding = services.damage_of(house=house, disaster=disaster)
     return sorted(surveys, key=lambda s: s.pk != (deciding.pk if deciding else None))
 
