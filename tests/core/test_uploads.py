@@ -1,6 +1,7 @@
 """One request may upload at most MACHI_UPLOAD_MAX_MB, whatever the form behind it allows."""
 
 import io
+from typing import Any
 
 import pytest
 from django.core.exceptions import RequestDataTooBig
@@ -45,3 +46,19 @@ def test_an_upload_within_the_ceiling_reaches_its_form(client: Client, make_staf
     response = client.post("/console/guide/import/", {"file": big})
     assert response.status_code == 400  # the form's own 10 MB limit, on its field
     assert "file" in response.context["form"].errors
+
+
+@override_settings(MACHI_UPLOAD_MAX_MB=1)
+def test_the_api_answers_an_upload_past_the_ceiling_with_a_413(
+    api_client_for: Any, make_staff: Any
+) -> None:
+    import uuid
+
+    from machi.core.roles import Role
+
+    client = api_client_for(make_staff(Role.FIELD, username="field"))
+    big = SimpleUploadedFile("a.jpg", b"\xff\xd8" + b"x" * (1024 * 1024 + 5))
+    response = client.post(f"/api/v1/incidents/{uuid.uuid4()}/photos", {"file": big})
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"] == "The request is larger than 1 MB."

@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.conf import settings
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -108,6 +114,14 @@ def install(api: NinjaAPI) -> None:
         fields = ", ".join(e["field"] for e in errors if e["field"])
         return problem(api, request, 422, f"Invalid input: {fields}", errors=errors)
 
+    def on_too_big(request: HttpRequest, exc: Any) -> HttpResponse:
+        # core/uploads.py stopped the upload before the operation ran: nothing was kept.
+        limit = settings.MACHI_UPLOAD_MAX_MB
+        return problem(api, request, 413, f"The request is larger than {limit} MB.")
+
+    def on_suspicious(request: HttpRequest, exc: Any) -> HttpResponse:
+        return problem(api, request, 400, "The request could not be read.")
+
     def on_error(request: HttpRequest, exc: Any) -> HttpResponse:
         logger.exception("API error on %s", request.path)
         return problem(api, request, 500, "An unexpected error occurred; it has been logged.")
@@ -120,6 +134,8 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(Http404, on_missing)
     api.add_exception_handler(ObjectDoesNotExist, on_missing)
     api.add_exception_handler(ModelValidationError, on_model_invalid)
+    api.add_exception_handler(RequestDataTooBig, on_too_big)
+    api.add_exception_handler(SuspiciousOperation, on_suspicious)
     api.add_exception_handler(Exception, on_error)
 
 
