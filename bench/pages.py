@@ -306,7 +306,9 @@ def sign_in(port: int, secret: str) -> dict[str, str]:
         status, _, body = client.request("GET", "/console/")
         if status != 200:
             raise RuntimeError(f"GET /console/ after signing in: {status}")
-        return {k: v for k, v in client.cookies.items() if k in {"sessionid", "csrftoken"}}
+        # The session cookie is __Host-sessionid when the site runs with HTTPS.
+        wanted = {"sessionid", "__Host-sessionid", "csrftoken"}
+        return {k: v for k, v in client.cookies.items() if k in wanted}
     finally:
         client.close()
 

@@ -234,3 +234,30 @@ def test_the_deployment_check_is_clean_in_production(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_over_https_the_session_cookie_is_bound_to_the_host(tmp_path: Path) -> None:
+    code = (
+        "import django; from django.conf import settings; django.setup();"
+        "print(settings.SESSION_COOKIE_NAME)"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MACHI_", "DATABASE_", "REDIS_"))
+    }
+    env.update(DJANGO_SETTINGS_MODULE="machi.config.settings", MACHI_DATA_DIR=str(tmp_path))
+    names = []
+    for extra in ({}, {"MACHI_DEMO": "1"}):
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True
+        )
+        names.append(result.stdout.strip())
+    assert names == ["__Host-sessionid", "sessionid"]
+
+
+@override_settings(SESSION_COOKIE_NAME="__Host-sessionid")
+def test_the_api_takes_the_host_bound_session_cookie(client: Client, hq: User) -> None:
+    client.force_login(hq)
+    assert "__Host-sessionid" in client.cookies
+    response = client.get("/api/v1/me")
+    assert response.status_code == 200
+    assert response.json()["username"] == "hq"

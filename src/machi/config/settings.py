@@ -204,6 +204,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
 SECURE_HTTPS = env_bool("MACHI_HTTPS", default=not DEMO and not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_HTTPS
+# Over HTTPS the session cookie carries the __Host- prefix: the browser keeps it only if it is
+# Secure, for path / and without a Domain, so no other host of the city's domain can set or
+# shadow it (OWASP ASVS 3.4.4).
+SESSION_COOKIE_NAME = "__Host-sessionid" if SECURE_HTTPS else "sessionid"
 CSRF_COOKIE_SECURE = SECURE_HTTPS
 LANGUAGE_COOKIE_SECURE = SECURE_HTTPS
 LANGUAGE_COOKIE_SAMESITE = "Lax"

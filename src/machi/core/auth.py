@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.throttling import BaseThrottle
@@ -28,14 +29,19 @@ class StaffSessionAuth(APIKeyCookie):
     """The staff console's session cookie; unsafe methods also need the CSRF token."""
 
     param_name = "sessionid"
-    openapi_description = "A signed-in staff session (two-factor), with X-CSRFToken."
+    openapi_description = (
+        "A signed-in staff session (two-factor), with X-CSRFToken. Over HTTPS the cookie is "
+        "named `__Host-sessionid` (bound to this host, Secure, path /)."
+    )
 
     def _get_key(self, request: HttpRequest) -> str | None:
         # Without a session cookie this scheme does not apply: answer 401 (not a CSRF 403),
         # so a script with a wrong bearer token learns what is really wrong.
-        if self.param_name not in request.COOKIES:
+        name = settings.SESSION_COOKIE_NAME
+        if name not in request.COOKIES:
             return None
-        return super()._get_key(request)
+        super()._get_key(request)  # the CSRF check
+        return request.COOKIES[name]
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = getattr(request, "user", None)
