@@ -243,3 +243,21 @@ def test_no_role_may_change_or_delete_events(make_staff: Any, facilities: Any) -
         user = make_staff(role, username=f"x-{role}", facilities=facilities[:1])
         for action in (Action.CREATE, Action.UPDATE, Action.DELETE):
             assert not access.may(user, action, AuditEvent), (role, action)
+
+
+def test_a_download_too_large_asks_for_a_shorter_period(
+    client: Client, auditor: User, hq: User, monkeypatch: Any
+) -> None:
+    from machi.core import views
+
+    monkeypatch.setattr(views, "READS_EXPORT_MAX_ROWS", 1)
+    _read(hq, "shelters.person", "p1")
+    _read(hq, "shelters.person", "p2")
+    client.force_login(auditor)
+    today = str(timezone.localdate())
+    response = client.get(
+        "/console/audit/reads/", {"since": today, "until": today, "format": "csv"}
+    )
+    assert response.status_code == 400
+    assert response.context["form"].non_field_errors()
+    assert not AuditEvent.objects.filter(actor_username="auditor", action=Action.EXPORT).exists()

@@ -368,18 +368,13 @@ def console_audit_reads(request: HttpRequest) -> HttpResponse:
     if wanted and wanted not in ("csv", "xlsx"):
         raise Http404
     if not form.is_valid():
-        return render(
-            request,
-            "core/console_audit_reads.html",
-            {"form": form, "page": None, "readers": [], "query": ""},
-            status=400 if request.GET else 200,
-        )
+        return _reads_refused(request, form, status=400 if request.GET else 200)
     filters = selectors.ReadsFilter(**form.cleaned_data)
     rows = selectors.audit_personal_reads(request.user, filters)
     params = {k: str(v) for k, v in form.cleaned_data.items() if v}
     if wanted:
         access.require(request.user, Action.EXPORT, AuditEvent)
-        return _reads_download(request, rows, filters, params, wanted)
+        return _reads_download(request, form, rows, filters, params, wanted)
     services.audit_record(
         action=Action.READ, object_type="core.auditevent", detail={"report": "reads", **params}
     )
@@ -404,8 +399,15 @@ def console_audit_reads(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _reads_refused(request: HttpRequest, form: ReadsReportForm, *, status: int) -> HttpResponse:
+    """The report's form with its errors, and no table."""
+    context: dict[str, Any] = {"form": form, "page": None, "readers": [], "query": ""}
+    return render(request, "core/console_audit_reads.html", context, status=status)
+
+
 def _reads_download(
     request: HttpRequest,
+    form: ReadsReportForm,
     rows: QuerySet[Any],
     filters: selectors.ReadsFilter,
     params: dict[str, str],
@@ -413,19 +415,12 @@ def _reads_download(
 ) -> HttpResponse:
     total = rows.count()
     if total > READS_EXPORT_MAX_ROWS:
-        form = ReadsReportForm(request.GET)
-        form.is_valid()
         form.add_error(
             None,
             _("The report has %(total)s rows, more than %(max)s: choose a shorter period.")
             % {"total": f"{total:,}", "max": f"{READS_EXPORT_MAX_ROWS:,}"},
         )
-        return render(
-            request,
-            "core/console_audit_reads.html",
-            {"form": form, "page": None, "readers": [], "query": ""},
-            status=400,
-        )
+        return _reads_refused(request, form, status=400)
     header = [
         _("Actor"),
         _("Record type"),
