@@ -183,7 +183,7 @@ ERROR_DESCRIPTIONS = {
     403: "Forbidden: your roles do not allow this (or a session without its CSRF token).",
     404: "Not Found: no such record (or not one you may see).",
     409: "Conflict: the record's state does not allow this now.",
-    413: "Content Too Large.",
+    413: "Content Too Large: the files together exceed the upload limit (MACHI_UPLOAD_MAX_MB).",
     422: "Unprocessable Content: invalid input; `errors` lists each field.",
     429: "Too Many Requests: see Retry-After.",
 }
@@ -193,8 +193,8 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     """Declare the errors as they are answered: ``application/problem+json`` with the Problem
     schema, for the statuses an operation declares and for those the framework answers on its
     own: 401 and 403 (authentication, CSRF, roles) where credentials are needed, 422 where
-    there is input, 400 where there is a body (not parsable), 404 where the path names a record,
-    429 everywhere (the rate limit)."""
+    there is input, 400 where there is a body (not parsable), 413 where it carries files, 404
+    where the path names a record, 429 everywhere (the rate limit)."""
     schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     for item in schema.get("paths", {}).values():
         for operation in item.values():
@@ -210,6 +210,8 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                 codes.add(422)
             if operation.get("requestBody"):
                 codes.add(400)
+                if "multipart/form-data" in operation["requestBody"].get("content", {}):
+                    codes.add(413)  # past MACHI_UPLOAD_MAX_MB (core/uploads.py)
             if any(p.get("in") == "path" for p in parameters):
                 codes.add(404)
             for status in codes:
